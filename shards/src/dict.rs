@@ -1,0 +1,884 @@
+//! `Dict<V>`: the keyspace hash table, keyed by byte strings, modelled on Redis's `dict.c`.
+//!
+//! It owns every key (as a `Box<[u8]>` inside a heap node) and every value. Redis's design is
+//! copied rather than using `std::collections::HashMap` because three server features depend
+//! on the table layout itself:
+//!
+//! * **SCAN** needs a cursor that stays valid across resizes. With power-of-two tables and a
+//!   reverse-binary cursor, every element present for the whole scan is returned at least once,
+//!   even if the table grows or shrinks between calls (it may be returned more than once).
+//! * **Random sampling** (RANDOMKEY, eviction, active expiry) needs cheap access to random buckets.
+//! * **Resizing must never stall**: a resize allocates the new table and then moves one bucket per
+//!   mutating operation (plus whatever [`Dict::rehash_steps`] does from cron).
+//!
+//! Invariants:
+//! * `ht[0]` is the main table. `ht[1]` is empty unless a rehash is in progress
+//!   (`rehash_idx.is_some()`), in which case new keys go to `ht[1]` and every bucket of `ht[0]`
+//!   below `rehash_idx` is empty.
+//! * Table sizes are 0 or a power of two; `used` counts the nodes actually in each table.
+//! * A key appears at most once across both tables.
+//! * Growth: when `used >= size` (load factor 1) an insert starts a rehash to the next power of
+//!   two >= `used + 1`. Shrink: when `used * 100 / size < 10` and `size > 4`, checked after
+//!   removals and by [`Dict::shrink_if_needed`] (the owner calls it from cron).
+
+use std::{iter, mem, slice, vec};
+
+/// Size of a table on first insert (Redis `DICT_HT_INITIAL_SIZE`).
+const INITIAL_SIZE: usize = 4;
+/// Shrink when less than this percentage of buckets would be used (Redis `HASHTABLE_MIN_FILL`).
+const MIN_FILL_PERCENT: usize = 10;
+/// Sample size for `random_entry` (Redis `GETFAIR_NUM_ENTRIES`).
+const FAIR_SAMPLE: usize = 15;
+/// Random probes before `random_node` falls back to a linear walk. Redis loops forever; a bound
+/// keeps a broken random source from hanging the server.
+const RANDOM_PROBES: usize = 1000;
+
+type Link<V> = Option<Box<Node<V>>>;
+
+/// One chained entry. Deliberately minimal (no cached hash): key fat pointer + value + next.
+struct Node<V> {
+    key: Box<[u8]>,
+    value: V,
+    next: Link<V>,
+}
+
+struct Table<V> {
+    buckets: Vec<Link<V>>,
+    used: usize,
+}
+
+impl<V> Table<V> {
+    fn with_size(size: usize) -> Self {
+        let mut buckets = Vec::with_capacity(size);
+        buckets.resize_with(size, || None);
+        Table { buckets, used: 0 }
+    }
+
+    fn empty() -> Self {
+        Self::with_size(0)
+    }
+
+    /// `size - 1`; for an empty table this is `usize::MAX`, so `buckets.get(h & mask)` is simply
+    /// `None` and lookups need no separate emptiness branch.
+    #[inline]
+    fn mask(&self) -> usize {
+        self.buckets.len().wrapping_sub(1)
+    }
+
+    #[inline]
+    fn find(&self, h: u64, key: &[u8]) -> Option<&Node<V>> {
+        let mut cur = self.buckets.get(h as usize & self.mask())?.as_deref();
+        while let Some(n) = cur {
+            // Slice equality compares lengths before memcmp.
+            if *n.key == *key {
+                return Some(n);
+            }
+            cur = n.next.as_deref();
+        }
+        None
+    }
+}
+
+/// Walks a chain to the node holding `key`, or else to the empty link at the chain's end.
+fn chain_entry<'a, V>(mut cur: &'a mut Link<V>, key: &[u8]) -> Result<&'a mut Node<V>, &'a mut Link<V>> {
+    while cur.as_deref().is_some_and(|n| *n.key != *key) {
+        match cur {
+            Some(n) => cur = &mut n.next,
+            None => break,
+        }
+    }
+    match cur {
+        Some(n) => Ok(n),
+        None => Err(cur),
+    }
+}
+
+fn new_node<V>(key: Box<[u8]>, value: V) -> Box<Node<V>> {
+    Box::new(Node { key, value, next: None })
+}
+
+/// Unlinks and returns the node holding `key`, if the chain has one.
+fn chain_remove<V>(mut cur: &mut Link<V>, key: &[u8]) -> Option<Box<Node<V>>> {
+    loop {
+        if *cur.as_deref()?.key == *key {
+            let mut node = cur.take()?;
+            *cur = node.next.take();
+            return Some(node);
+        }
+        cur = &mut cur.as_mut()?.next;
+    }
+}
+
+/// Calls `f` on every node of one chain.
+fn visit_chain<'a, V>(mut cur: Option<&'a Node<V>>, f: &mut impl FnMut(&'a Node<V>)) {
+    while let Some(n) = cur {
+        f(n);
+        cur = n.next.as_deref();
+    }
+}
+
+pub struct Dict<V> {
+    ht: [Table<V>; 2],
+    /// Next bucket of `ht[0]` to move into `ht[1]`; `None` when not rehashing.
+    rehash_idx: Option<usize>,
+    /// Per-dict random seed so bucket placement cannot be predicted by clients (HashDoS).
+    hasher: ahash::RandomState,
+}
+
+impl<V> Default for Dict<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> Dict<V> {
+    /// An empty dict; no buckets are allocated until the first insert.
+    pub fn new() -> Self {
+        let hasher = ahash::RandomState::new();
+        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None, hasher }
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.ht[0].used + self.ht[1].used
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline]
+    pub fn is_rehashing(&self) -> bool {
+        self.rehash_idx.is_some()
+    }
+
+    /// Number of buckets in table 0 (during a rehash, the table being migrated from, as Redis
+    /// reports it).
+    pub fn buckets(&self) -> usize {
+        self.ht[0].buckets.len()
+    }
+
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    #[inline]
+    fn find(&self, key: &[u8]) -> Option<&Node<V>> {
+        if self.is_empty() {
+            return None; // skip hashing entirely for empty dicts (common for `volatile`)
+        }
+        let h = self.hash(key);
+        let found = self.ht[0].find(h, key);
+        if found.is_some() || self.rehash_idx.is_none() {
+            return found;
+        }
+        self.ht[1].find(h, key)
+    }
+
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        self.find(key).map(|n| &n.value)
+    }
+
+    #[inline]
+    pub fn get_key_value(&self, key: &[u8]) -> Option<(&[u8], &V)> {
+        self.find(key).map(|n| (&*n.key, &n.value))
+    }
+
+    #[inline]
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.find(key).is_some()
+    }
+
+    /// Mutable lookup; like Redis's dictFind it advances an in-progress rehash by one step.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        if self.is_empty() {
+            return None; // also guarantees ht[0] has buckets, as `entry` requires
+        }
+        self.step();
+        let h = self.hash(key);
+        self.entry(h, key).ok().map(|n| &mut n.value)
+    }
+
+    /// Insert or replace; returns the old value if the key existed (the stored key is kept).
+    pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
+        self.insert_impl(key, value)
+    }
+
+    /// Insert with an already-owned key (no copy).
+    pub fn insert_owned(&mut self, key: Box<[u8]>, value: V) -> Option<V> {
+        self.insert_impl(key, value)
+    }
+
+    /// The key is copied (or moved, if owned) only when it is actually inserted.
+    fn insert_impl<K: AsRef<[u8]> + Into<Box<[u8]>>>(&mut self, key: K, value: V) -> Option<V> {
+        self.prepare_insert();
+        let h = self.hash(key.as_ref());
+        match self.entry(h, key.as_ref()) {
+            Ok(n) => Some(mem::replace(&mut n.value, value)),
+            Err((slot, used)) => {
+                *slot = Some(new_node(key.into(), value));
+                *used += 1;
+                None
+            }
+        }
+    }
+
+    /// Returns the value for key, inserting f() first if absent; bool = inserted.
+    pub fn get_or_insert_with(&mut self, key: &[u8], f: impl FnOnce() -> V) -> (&mut V, bool) {
+        self.prepare_insert();
+        let h = self.hash(key);
+        match self.entry(h, key) {
+            Ok(n) => (&mut n.value, false),
+            Err((slot, used)) => {
+                let value = f(); // before touching `used`, so a panicking f leaves counts right
+                *used += 1;
+                let n = slot.insert(new_node(key.into(), value));
+                (&mut n.value, true)
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+        self.remove_entry(key).map(|(_, v)| v)
+    }
+
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+        if self.is_empty() {
+            return None;
+        }
+        self.step();
+        let h = self.hash(key);
+        let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
+        let node = self.ht[..tables].iter_mut().find_map(|t| {
+            let mask = t.mask();
+            let n = chain_remove(t.buckets.get_mut(h as usize & mask)?, key)?;
+            t.used -= 1;
+            Some(n)
+        })?;
+        self.shrink_if_needed();
+        let Node { key, value, .. } = *node;
+        Some((key, value))
+    }
+
+    /// Drops every entry and frees the bucket arrays.
+    pub fn clear(&mut self) {
+        self.ht = [Table::empty(), Table::empty()];
+        self.rehash_idx = None;
+    }
+
+    /// Remove every entry for which keep returns false; returns the number removed.
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &mut V) -> bool) -> usize {
+        let mut removed = 0;
+        for t in &mut self.ht {
+            let Table { buckets, used } = t;
+            for slot in buckets.iter_mut() {
+                let mut cur = slot;
+                // Unlink in place (rather than rebuilding chains) so that a panic in `keep` or in
+                // a value's Drop leaves the table and its counts consistent.
+                while let Some(n) = cur.as_deref_mut() {
+                    if keep(&n.key, &mut n.value) {
+                        match cur {
+                            Some(n) => cur = &mut n.next,
+                            None => break,
+                        }
+                    } else if let Some(mut dead) = cur.take() {
+                        *cur = dead.next.take();
+                        *used -= 1;
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            self.shrink_if_needed();
+        }
+        removed
+    }
+
+    /// Does up to `n` rehash steps (each moves one bucket, skipping at most 10 empty buckets per
+    /// step, as Redis's dictRehash). Returns true if a rehash is still in progress.
+    pub fn rehash_steps(&mut self, n: usize) -> bool {
+        let Some(mut idx) = self.rehash_idx else {
+            return false;
+        };
+        if n == 0 {
+            return true;
+        }
+        let mut empty_visits = n.saturating_mul(10);
+        let hasher = &self.hasher;
+        let [t0, t1] = &mut self.ht;
+        let mask1 = t1.mask();
+        for _ in 0..n {
+            if t0.used == 0 {
+                break;
+            }
+            while let Some(None) = t0.buckets.get(idx) {
+                idx += 1;
+                empty_visits -= 1;
+                if empty_visits == 0 {
+                    self.rehash_idx = Some(idx);
+                    return true;
+                }
+            }
+            let Some(slot) = t0.buckets.get_mut(idx) else {
+                break; // unreachable: t0.used > 0 means a non-empty bucket at or after idx
+            };
+            let mut chain = slot.take();
+            while let Some(mut node) = chain {
+                chain = node.next.take();
+                let i = hasher.hash_one(&*node.key) as usize & mask1;
+                node.next = t1.buckets[i].take();
+                t1.buckets[i] = Some(node);
+                t0.used -= 1;
+                t1.used += 1;
+            }
+            idx += 1;
+        }
+        if t0.used == 0 {
+            self.ht[0] = mem::replace(&mut self.ht[1], Table::empty());
+            self.rehash_idx = None;
+            // Removals during the rehash skipped their shrink check; catch up now.
+            self.shrink_if_needed();
+            return self.rehash_idx.is_some();
+        }
+        self.rehash_idx = Some(idx);
+        true
+    }
+
+    /// One rehash step if a rehash is in progress; called by every mutating operation.
+    #[inline]
+    fn step(&mut self) {
+        if self.rehash_idx.is_some() {
+            self.rehash_steps(1);
+        }
+    }
+
+    /// Starts a shrink rehash when the table is under 10% full (never below the initial size).
+    pub fn shrink_if_needed(&mut self) {
+        let size = self.ht[0].buckets.len();
+        if self.rehash_idx.is_some() || size <= INITIAL_SIZE {
+            return;
+        }
+        let used = self.ht[0].used;
+        if used.saturating_mul(100) / size < MIN_FILL_PERCENT {
+            // used + 1 (Redis uses `used`) so an exact power of two does not land at load factor
+            // 1 and regrow on the very next insert.
+            let target = (used + 1).next_power_of_two().max(INITIAL_SIZE);
+            self.resize(target);
+        }
+    }
+
+    fn prepare_insert(&mut self) {
+        self.step();
+        if self.rehash_idx.is_some() {
+            return;
+        }
+        let (size, used) = (self.ht[0].buckets.len(), self.ht[0].used);
+        if size == 0 {
+            self.ht[0] = Table::with_size(INITIAL_SIZE);
+        } else if used >= size {
+            if let Some(target) = (used + 1).checked_next_power_of_two() {
+                self.resize(target);
+            }
+        }
+    }
+
+    fn resize(&mut self, size: usize) {
+        debug_assert!(self.rehash_idx.is_none() && size.is_power_of_two());
+        if size == self.ht[0].buckets.len() {
+            return;
+        }
+        if self.ht[0].used == 0 {
+            self.ht[0] = Table::with_size(size); // nothing to migrate
+        } else {
+            self.ht[1] = Table::with_size(size);
+            self.rehash_idx = Some(0);
+        }
+    }
+
+    /// The node for `key`, or else the empty link where it belongs (at the end of its chain in
+    /// the table new keys go to) with that table's `used` counter. One hash, one walk per table.
+    /// Requires the table(s) searched to have buckets: a non-empty dict, or `prepare_insert` first.
+    fn entry(&mut self, h: u64, key: &[u8]) -> Result<&mut Node<V>, (&mut Link<V>, &mut usize)> {
+        let rehashing = self.rehash_idx.is_some();
+        let [t0, t1] = &mut self.ht;
+        let mask0 = t0.mask();
+        let Table { buckets, used } = t0;
+        match chain_entry(&mut buckets[h as usize & mask0], key) {
+            Ok(n) => return Ok(n),
+            Err(tail) if !rehashing => return Err((tail, used)),
+            Err(_) => {}
+        }
+        let mask1 = t1.mask();
+        let Table { buckets, used } = t1;
+        chain_entry(&mut buckets[h as usize & mask1], key).map_err(|tail| (tail, used))
+    }
+
+    /// Redis dictScan: visits every element of the bucket(s) the cursor names (both tables while
+    /// rehashing, smaller table first, then all expansions of that cursor in the larger), calls
+    /// f(key, value) for each, returns the next cursor (0 = done). Reverse-binary increment.
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &V)) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        let mut emit = |t: &Table<V>, v: u64| {
+            let head = t.buckets.get((v as usize) & t.mask()).and_then(|b| b.as_deref());
+            visit_chain(head, &mut |n: &Node<V>| f(&n.key, &n.value));
+        };
+        // Increment the reversed cursor: the high bits (which a mask drops) change first, so the
+        // cursor means the same set of buckets whether the table is larger or smaller.
+        let next = |v: u64| v.reverse_bits().wrapping_add(1).reverse_bits();
+        let mut v = cursor;
+        if self.rehash_idx.is_none() {
+            let t0 = &self.ht[0];
+            let m0 = t0.mask() as u64;
+            emit(t0, v);
+            v |= !m0; // set unmasked bits so the increment carries into the masked ones
+            return next(v);
+        }
+        let (small, large) = if self.ht[0].buckets.len() <= self.ht[1].buckets.len() { (&self.ht[0], &self.ht[1]) } else { (&self.ht[1], &self.ht[0]) };
+        let (m0, m1) = (small.mask() as u64, large.mask() as u64);
+        emit(small, v);
+        // Then every bucket of the larger table that is an expansion of the small bucket.
+        loop {
+            emit(large, v);
+            v |= !m1;
+            v = next(v);
+            if v & (m0 ^ m1) == 0 {
+                break;
+            }
+        }
+        v
+    }
+
+    /// A random element, as dictGetFairRandomKey does (sample some keys, pick one), or None if
+    /// empty. `rand` is a caller-supplied u64 random source, called as often as needed.
+    pub fn random_entry(&self, rand: &mut impl FnMut() -> u64) -> Option<(&[u8], &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut picks: [Option<&Node<V>>; FAIR_SAMPLE] = [None; FAIR_SAMPLE];
+        let mut got = 0;
+        self.sample_nodes(FAIR_SAMPLE, rand, |n| {
+            picks[got] = Some(n); // sample_nodes delivers at most FAIR_SAMPLE
+            got += 1;
+        });
+        let node = if got == 0 {
+            // Sampling met only empty buckets (a very sparse table): probe like dictGetRandomKey.
+            self.random_node(rand)?
+        } else {
+            picks[(rand() % got as u64) as usize]?
+        };
+        Some((&node.key, &node.value))
+    }
+
+    /// dictGetSomeKeys: up to `count` elements from random positions (not uniform, and in rare
+    /// cases an element may be delivered twice, as in Redis), visiting at most count*10 buckets;
+    /// calls f for each; returns how many were delivered.
+    pub fn sample(&self, count: usize, rand: &mut impl FnMut() -> u64, mut f: impl FnMut(&[u8], &V)) -> usize {
+        self.sample_nodes(count, rand, |n| f(&n.key, &n.value))
+    }
+
+    fn sample_nodes<'a>(&'a self, count: usize, rand: &mut impl FnMut() -> u64, mut f: impl FnMut(&'a Node<V>)) -> usize {
+        let count = count.min(self.len());
+        if count == 0 {
+            return 0;
+        }
+        let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
+        let rehash_idx = self.rehash_idx.unwrap_or(0);
+        let max_mask = self.ht[..tables].iter().map(Table::mask).fold(0, usize::max);
+        let mut i = rand() as usize & max_mask;
+        let (mut empty_run, mut stored) = (0, 0);
+        for _ in 0..count.saturating_mul(10) {
+            for (j, t) in self.ht[..tables].iter().enumerate() {
+                // Buckets of ht[0] below rehash_idx are empty; if ht[1] is too small to have
+                // bucket i either (shrinking), jump ahead to the unmigrated part.
+                if tables == 2 && j == 0 && i < rehash_idx {
+                    if i < self.ht[1].buckets.len() {
+                        continue;
+                    }
+                    i = rehash_idx;
+                }
+                let mut cur = match t.buckets.get(i) {
+                    Some(Some(n)) => Some(&**n),
+                    Some(None) => {
+                        // A long empty run: jump elsewhere rather than burn the step budget.
+                        empty_run += 1;
+                        if empty_run >= 5 && empty_run > count {
+                            i = rand() as usize & max_mask;
+                            empty_run = 0;
+                        }
+                        continue;
+                    }
+                    None => continue,
+                };
+                empty_run = 0;
+                while let Some(n) = cur {
+                    f(n);
+                    stored += 1;
+                    if stored == count {
+                        return stored;
+                    }
+                    cur = n.next.as_deref();
+                }
+            }
+            i = (i + 1) & max_mask;
+        }
+        stored
+    }
+
+    /// dictGetRandomKey: a random non-empty bucket, then a random node of its chain.
+    fn random_node(&self, rand: &mut impl FnMut() -> u64) -> Option<&Node<V>> {
+        let [t0, t1] = &self.ht;
+        let (s0, s1) = (t0.buckets.len(), t1.buckets.len());
+        let mut probe = || match self.rehash_idx {
+            // Only ht[0][r..] and ht[1] can hold entries.
+            Some(r) => {
+                let h = r + (rand() % (s0 + s1 - r).max(1) as u64) as usize;
+                t0.buckets.get(h).or_else(|| t1.buckets.get(h - s0))
+            }
+            None => t0.buckets.get(rand() as usize & t0.mask()),
+        };
+        let mut all = self.ht.iter().flat_map(|t| &t.buckets);
+        let head = match (0..RANDOM_PROBES).find_map(|_| probe()?.as_deref()) {
+            Some(head) => head,
+            None => all.find_map(|b| b.as_deref())?, // linear fallback, see RANDOM_PROBES
+        };
+        let mut len = 0u64;
+        visit_chain(Some(head), &mut |_| len += 1);
+        let mut n = head;
+        for _ in 0..rand() % len {
+            n = n.next.as_deref()?;
+        }
+        Some(n)
+    }
+
+    pub fn iter(&self) -> Iter<'_, V> {
+        // Skip the already-migrated (empty) prefix of ht[0] during a rehash.
+        let from = self.rehash_idx.unwrap_or(0).min(self.ht[0].buckets.len());
+        let buckets = self.ht[0].buckets[from..].iter().chain(&self.ht[1].buckets);
+        Iter { buckets, node: None }
+    }
+
+    pub fn iter_mut(&mut self) -> IterMut<'_, V> {
+        let [t0, t1] = &mut self.ht;
+        IterMut { buckets: t0.buckets.iter_mut().chain(&mut t1.buckets), node: None }
+    }
+
+    /// Bytes of table overhead (bucket arrays + nodes, excluding key and value heap contents).
+    pub fn overhead_bytes(&self) -> usize {
+        let buckets = self.ht[0].buckets.capacity() + self.ht[1].buckets.capacity();
+        buckets * mem::size_of::<Link<V>>() + self.len() * mem::size_of::<Node<V>>()
+    }
+}
+
+/// Iterator over `(&key, &value)`, in bucket order.
+pub struct Iter<'a, V> {
+    buckets: iter::Chain<slice::Iter<'a, Link<V>>, slice::Iter<'a, Link<V>>>,
+    node: Option<&'a Node<V>>,
+}
+
+impl<'a, V> Iterator for Iter<'a, V> {
+    type Item = (&'a [u8], &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(n) = self.node {
+                self.node = n.next.as_deref();
+                return Some((&n.key, &n.value));
+            }
+            self.node = self.buckets.next()?.as_deref();
+        }
+    }
+}
+
+/// Iterator over `(&key, &mut value)`, in bucket order.
+pub struct IterMut<'a, V> {
+    buckets: iter::Chain<slice::IterMut<'a, Link<V>>, slice::IterMut<'a, Link<V>>>,
+    node: Option<&'a mut Node<V>>,
+}
+
+impl<'a, V> Iterator for IterMut<'a, V> {
+    type Item = (&'a [u8], &'a mut V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(n) = self.node.take() {
+                // Split the node into disjoint field borrows: the key and value go to the caller,
+                // the next link stays with the iterator.
+                let Node { key, value, next } = n;
+                self.node = next.as_deref_mut();
+                return Some((&**key, value));
+            }
+            self.node = self.buckets.next()?.as_deref_mut();
+        }
+    }
+}
+
+/// Owning iterator yielding `(key, value)`.
+pub struct IntoIter<V> {
+    buckets: iter::Chain<vec::IntoIter<Link<V>>, vec::IntoIter<Link<V>>>,
+    chain: Link<V>,
+}
+
+impl<V> Iterator for IntoIter<V> {
+    type Item = (Box<[u8]>, V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(mut n) = self.chain.take() {
+                self.chain = n.next.take();
+                let Node { key, value, .. } = *n;
+                return Some((key, value));
+            }
+            self.chain = self.buckets.next()?;
+        }
+    }
+}
+
+impl<V> IntoIterator for Dict<V> {
+    type Item = (Box<[u8]>, V);
+    type IntoIter = IntoIter<V>;
+
+    fn into_iter(self) -> IntoIter<V> {
+        let [t0, t1] = self.ht;
+        IntoIter { buckets: t0.buckets.into_iter().chain(t1.buckets), chain: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn key(i: usize) -> Vec<u8> {
+        format!("key:{i}").into_bytes()
+    }
+
+    fn filled(n: usize) -> Dict<usize> {
+        let mut d = Dict::new();
+        (0..n).for_each(|i| assert_eq!(d.insert(&key(i), i), None));
+        d
+    }
+
+    fn xorshift(mut s: u64) -> impl FnMut() -> u64 {
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        }
+    }
+
+    /// Runs a full scan, calling `between` after each call; returns the set of keys delivered
+    /// and how many deliveries there were.
+    fn scan_all(d: &mut Dict<usize>, mut between: impl FnMut(&mut Dict<usize>)) -> (HashSet<Vec<u8>>, usize) {
+        let (mut seen, mut n, mut cursor) = (HashSet::new(), 0, 0);
+        loop {
+            cursor = d.scan(cursor, |k, _| {
+                seen.insert(k.to_vec());
+                n += 1;
+            });
+            if cursor == 0 {
+                return (seen, n);
+            }
+            between(d);
+        }
+    }
+
+    fn assert_has_originals(seen: &HashSet<Vec<u8>>) {
+        (0..100).for_each(|i| assert!(seen.contains(&key(i)), "original key {i} missed"));
+    }
+
+    #[test]
+    fn insert_get_replace_remove_100k() {
+        const N: usize = 100_000;
+        let mut d = Dict::new();
+        let mut checked_while_rehashing = 0;
+        for i in 0..N {
+            assert_eq!(d.insert(&key(i), i), None);
+            if d.is_rehashing() {
+                checked_while_rehashing += 1;
+                assert_eq!(d.get(&key(i / 2)), Some(&(i / 2)), "lost during rehash");
+                assert_eq!(d.get_mut(&key(i)).copied(), Some(i));
+            }
+        }
+        assert!(checked_while_rehashing > 1000);
+        assert_eq!(d.len(), N);
+        for i in 0..N {
+            assert_eq!(d.insert(&key(i), i * 2), Some(i), "replace {i}");
+        }
+        assert_eq!(d.len(), N);
+        assert!(!d.contains_key(b"key:-1"));
+        (0..N).for_each(|i| assert_eq!(d.get_key_value(&key(i)), Some((&key(i)[..], &(i * 2)))));
+        let mut removed_while_rehashing = 0;
+        for i in (0..N).step_by(2) {
+            removed_while_rehashing += usize::from(d.is_rehashing());
+            assert_eq!(d.remove(&key(i)), Some(i * 2));
+            assert_eq!(d.remove(&key(i)), None);
+        }
+        assert_eq!(d.len(), N / 2);
+        (0..N).for_each(|i| assert_eq!(d.contains_key(&key(i)), i % 2 == 1, "key {i}"));
+        for i in (1..N).step_by(2) {
+            removed_while_rehashing += usize::from(d.is_rehashing());
+            let (k, v) = d.remove_entry(&key(i)).expect("present");
+            assert_eq!((&k[..], v), (&key(i)[..], i * 2));
+        }
+        assert!(removed_while_rehashing > 0, "removals never shrank the table");
+        assert!(d.is_empty());
+        d.rehash_steps(usize::MAX);
+        assert!(d.buckets() <= 8, "did not shrink: {}", d.buckets());
+        assert_eq!(d.insert_owned(key(7).into(), 7), None);
+        assert_eq!(d.get(&key(7)), Some(&7));
+    }
+
+    #[test]
+    fn scan_static_returns_each_key_exactly_once() {
+        let mut d = filled(1000);
+        d.rehash_steps(usize::MAX);
+        let (seen, n) = scan_all(&mut d, |_| {});
+        assert_eq!((seen, n), ((0..1000).map(key).collect(), 1000));
+        assert_eq!(Dict::<u8>::new().scan(0, |_, _| panic!("empty")), 0);
+        // Frozen mid-rehash: both tables must be covered.
+        let mut d = filled(600);
+        assert!(d.is_rehashing());
+        assert_eq!(scan_all(&mut d, |_| {}).0, (0..600).map(key).collect());
+    }
+
+    #[test]
+    fn scan_survives_growth() {
+        let mut d = filled(100);
+        let (start_buckets, mut next) = (d.buckets(), 100);
+        let (seen, _) = scan_all(&mut d, |d| {
+            for _ in 0..10 {
+                if next < 1100 {
+                    d.insert(&key(next), next);
+                    next += 1;
+                }
+            }
+        });
+        assert!(d.buckets() >= 4 * start_buckets, "no growth: {}", d.buckets());
+        assert_has_originals(&seen);
+    }
+
+    #[test]
+    fn scan_survives_shrink() {
+        let mut d = filled(2100);
+        d.rehash_steps(usize::MAX);
+        let (start_buckets, mut next) = (d.buckets(), 100);
+        let (seen, _) = scan_all(&mut d, |d| {
+            for _ in 0..50 {
+                if next < 2100 {
+                    d.remove(&key(next));
+                    next += 1;
+                }
+            }
+            d.shrink_if_needed();
+            d.rehash_steps(1);
+        });
+        assert!(d.buckets() * 8 <= start_buckets, "no shrink: {start_buckets} -> {}", d.buckets());
+        assert_has_originals(&seen);
+    }
+
+    #[test]
+    fn random_entry_covers_existing_keys() {
+        let mut rand = xorshift(0x9e37_79b9_7f4a_7c15);
+        assert!(Dict::<usize>::new().random_entry(&mut rand).is_none());
+        let d = filled(100);
+        let mut hits = HashSet::new();
+        for _ in 0..10_000 {
+            let (k, v) = d.random_entry(&mut rand).expect("non-empty");
+            assert_eq!(k, &key(*v)[..]);
+            hits.insert(*v);
+        }
+        assert!(hits.len() >= 90, "only {} of 100 keys drawn", hits.len());
+        // Sparse and mid-shrink: sampling finds nothing, the probing fallback must.
+        let mut d = filled(4096);
+        d.retain(|_, v| *v < 3);
+        assert!(d.is_rehashing());
+        for _ in 0..100 {
+            assert!(*d.random_entry(&mut rand).expect("non-empty").1 < 3);
+            assert!(d.random_node(&mut rand).expect("non-empty").value < 3);
+        }
+    }
+
+    #[test]
+    fn sample_count_bounds() {
+        let mut rand = xorshift(42);
+        assert_eq!(Dict::<u8>::new().sample(10, &mut rand, |_, _| panic!("empty")), 0);
+        let mut d = filled(1000);
+        d.rehash_steps(usize::MAX);
+        assert_eq!(d.sample(0, &mut rand, |_, _| panic!("count 0")), 0);
+        for _ in 0..100 {
+            let mut got = Vec::new();
+            let n = d.sample(20, &mut rand, |k, v| got.push((k.to_vec(), *v)));
+            assert_eq!((n, got.len()), (20, 20), "a dense table should fill the sample");
+            assert!(got.iter().all(|(k, v)| *k == key(*v) && d.get(k) == Some(v)));
+        }
+        let mut got = 0;
+        assert_eq!(filled(3).sample(50, &mut rand, |_, _| got += 1), got);
+        assert!(got <= 3);
+    }
+
+    #[test]
+    fn retain_clear_into_iter_iter_counts() {
+        let mut d = Dict::new();
+        for i in 0..10_000 {
+            d.insert(&key(i), i);
+            if i % 250 == 0 {
+                assert_eq!(d.iter().count(), d.len(), "rehashing: {}", d.is_rehashing());
+            }
+        }
+        assert_eq!(d.retain(|k, v| k.len() > 4 && *v % 3 == 0), 10_000 - 3334);
+        assert_eq!(d.len(), 3334);
+        assert!(d.get(&key(1)).is_none() && d.get(&key(3)).is_some());
+        d.iter_mut().for_each(|(_, v)| *v += 1);
+        assert_eq!(d.iter_mut().count(), 3334);
+        let sum: usize = d.iter().map(|(_, v)| *v).sum();
+        assert_eq!(sum, (0..10_000).filter(|i| i % 3 == 0).map(|i| i + 1).sum());
+        let owned: Vec<(Box<[u8]>, usize)> = d.into_iter().collect();
+        assert_eq!(owned.len(), 3334);
+        assert!(owned.iter().all(|(k, v)| **k == *key(*v - 1)));
+
+        let mut d = filled(1000);
+        assert!(d.overhead_bytes() >= 1000 * mem::size_of::<Node<usize>>());
+        d.clear();
+        assert!(d.is_empty() && d.iter().next().is_none() && d.get(&key(1)).is_none());
+        assert_eq!((d.buckets(), d.overhead_bytes()), (0, 0));
+        d.insert(b"a", 1);
+        assert_eq!(d.into_iter().count(), 1);
+    }
+
+    #[test]
+    fn get_or_insert_with_inserts_once() {
+        let mut d = Dict::new();
+        for i in 0..1000 {
+            let (v, inserted) = d.get_or_insert_with(&key(i % 100), || i);
+            assert_eq!((*v, inserted), (i % 100, i < 100));
+        }
+        assert_eq!(d.len(), 100);
+        *d.get_or_insert_with(&key(5), || unreachable!()).0 = 55;
+        assert_eq!(d.get(&key(5)), Some(&55));
+    }
+
+    #[test]
+    fn resize_policy_matches_redis() {
+        let mut d = filled(4);
+        assert_eq!(d.buckets(), 4);
+        d.insert(&key(4), 4); // used == size: grow to 8
+        d.rehash_steps(usize::MAX);
+        assert_eq!(d.buckets(), 8);
+        let mut d = filled(1024);
+        assert!(!d.rehash_steps(usize::MAX));
+        assert_eq!(d.buckets(), 1024);
+        d.retain(|_, v| *v < 100); // 100/1024 < 10%: shrink to 128
+        assert!(d.rehash_steps(1), "one step cannot migrate 100 keys");
+        assert!(!d.rehash_steps(usize::MAX));
+        assert_eq!((d.buckets(), d.len()), (128, 100));
+        d.shrink_if_needed();
+        assert!(!d.is_rehashing(), "already at the right size");
+    }
+}

@@ -1,0 +1,406 @@
+//! The keyspace one shard owns: its databases, each key's entry (value, expiry, access clock),
+//! lazy and active expiry, and the shard's keyspace statistics.
+//!
+//! Invariants:
+//! - A key with a TTL is in both `Db::main` (its `Entry::expire_at` is non-zero) and
+//!   `Db::volatile` (used only to sample keys for active expiry); every path that sets or clears
+//!   a TTL keeps the two in step.
+//! - An expired key is never returned: every lookup goes through [`Shard::lookup`] /
+//!   [`Shard::lookup_mut`], which delete it first (Redis's expireIfNeeded).
+
+use crate::dict::Dict;
+use crate::value::Value;
+
+/// One key's data. `expire_at` is an absolute Unix time in milliseconds, 0 when the key has no
+/// TTL (a TTL in the past deletes the key, so 0 is never a live expiry).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    pub expire_at: i64,
+    /// Last access, in seconds of the shard clock (OBJECT IDLETIME, LRU eviction later).
+    pub lru: u32,
+}
+
+impl Entry {
+    #[inline]
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now_ms
+    }
+}
+
+#[derive(Default)]
+pub struct Db {
+    pub main: Dict<Entry>,
+    pub volatile: Dict<()>,
+    /// Estimated average TTL of volatile keys (INFO keyspace avg_ttl), updated by active expiry.
+    pub avg_ttl: i64,
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.main.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.main.is_empty()
+    }
+
+    pub fn expires(&self) -> usize {
+        self.volatile.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.main.clear();
+        self.volatile.clear();
+        self.avg_ttl = 0;
+    }
+}
+
+/// Keyspace counters INFO stats reports (summed over shards).
+#[derive(Default, Debug, Clone)]
+pub struct KeyspaceStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    pub expired_stale_perc: f64,
+    pub expired_time_cap_reached_count: u64,
+    pub evicted_keys: u64,
+}
+
+pub struct Shard {
+    pub id: usize,
+    pub dbs: Vec<Db>,
+    pub stats: KeyspaceStats,
+    /// Cached wall clock in ms, refreshed by the owner once per loop turn ([`Shard::set_now`]):
+    /// commands read it instead of the system clock (Redis's mstime cache, server.mstime).
+    now_ms: i64,
+    rng: u64,
+}
+
+impl Shard {
+    pub fn new(id: usize, databases: usize) -> Shard {
+        let mut dbs = Vec::with_capacity(databases);
+        dbs.resize_with(databases, Db::default);
+        Shard {
+            id,
+            dbs,
+            stats: KeyspaceStats::default(),
+            now_ms: wall_clock_ms(),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+        }
+    }
+
+    #[inline]
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    #[inline]
+    pub fn set_now(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
+    }
+
+    #[inline]
+    fn lru_clock(&self) -> u32 {
+        (self.now_ms / 1000) as u32
+    }
+
+    /// xorshift64*: cheap randomness for sampling (not for anything secret).
+    pub fn next_rand(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn databases(&self) -> usize {
+        self.dbs.len()
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+
+    /// Deletes `key` if it has expired. Returns true when it did.
+    #[inline]
+    fn expire_if_needed(&mut self, db: usize, key: &[u8]) -> bool {
+        let d = &mut self.dbs[db];
+        if d.volatile.is_empty() {
+            return false;
+        }
+        let expired = match d.main.get(key) {
+            Some(e) => e.is_expired(self.now_ms),
+            None => false,
+        };
+        if expired {
+            d.main.remove(key);
+            d.volatile.remove(key);
+            self.stats.expired_keys += 1;
+        }
+        expired
+    }
+
+    /// Read access to a live key, counting a hit or a miss (lookupKeyRead).
+    #[inline]
+    pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed(db, key);
+        let clock = self.lru_clock();
+        match self.dbs[db].main.get_mut(key) {
+            Some(e) => {
+                e.lru = clock;
+                self.stats.keyspace_hits += 1;
+                Some(e)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Write access to a live key (lookupKeyWrite): no hit/miss counting.
+    #[inline]
+    pub fn lookup_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed(db, key);
+        let clock = self.lru_clock();
+        let e = self.dbs[db].main.get_mut(key)?;
+        e.lru = clock;
+        Some(e)
+    }
+
+    /// Peek without touching the access clock or the stats (TYPE-free internal use, SCAN filters).
+    pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        self.expire_if_needed(db, key);
+        self.dbs[db].main.get(key)
+    }
+
+    pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
+        self.expire_if_needed(db, key);
+        self.dbs[db].main.contains_key(key)
+    }
+
+    /// Stores a value. `expire_at`: `Some(ms)` sets that TTL, `None` keeps the key's current TTL
+    /// if `keep_ttl`, otherwise removes it (plain SET clears a TTL; KEEPTTL keeps it).
+    pub fn store(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>, keep_ttl: bool) {
+        let clock = self.lru_clock();
+        let d = &mut self.dbs[db];
+        let (entry, inserted) = d.main.get_or_insert_with(key, || Entry { value: Value::Str(crate::value::StrValue::Int(0)), expire_at: 0, lru: clock });
+        entry.value = value;
+        entry.lru = clock;
+        let old_expire = if inserted { 0 } else { entry.expire_at };
+        let new_expire = match expire_at {
+            Some(t) => t,
+            None if keep_ttl => old_expire,
+            None => 0,
+        };
+        entry.expire_at = new_expire;
+        if new_expire != 0 && old_expire == 0 {
+            d.volatile.insert(key, ());
+        } else if new_expire == 0 && old_expire != 0 {
+            d.volatile.remove(key);
+        }
+    }
+
+    /// Inserts or replaces a whole entry (RENAME, COPY, MOVE, SWAP), keeping `volatile` in step.
+    pub fn put_entry(&mut self, db: usize, key: &[u8], entry: Entry) {
+        let d = &mut self.dbs[db];
+        let has_ttl = entry.expire_at != 0;
+        let old = d.main.insert(key, entry);
+        let had_ttl = old.map(|e| e.expire_at != 0).unwrap_or(false);
+        if has_ttl && !had_ttl {
+            d.volatile.insert(key, ());
+        } else if !has_ttl && had_ttl {
+            d.volatile.remove(key);
+        }
+    }
+
+    /// Removes a key; returns its entry if it was live.
+    pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        if self.expire_if_needed(db, key) {
+            return None;
+        }
+        let d = &mut self.dbs[db];
+        let e = d.main.remove(key)?;
+        if e.expire_at != 0 {
+            d.volatile.remove(key);
+        }
+        Some(e)
+    }
+
+    /// Sets or clears a live key's TTL. Returns false if the key does not exist.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], expire_at: i64) -> bool {
+        let d = &mut self.dbs[db];
+        let Some(e) = d.main.get_mut(key) else { return false };
+        let had = e.expire_at != 0;
+        e.expire_at = expire_at;
+        if expire_at != 0 && !had {
+            d.volatile.insert(key, ());
+        } else if expire_at == 0 && had {
+            d.volatile.remove(key);
+        }
+        true
+    }
+
+    pub fn flush_db(&mut self, db: usize) {
+        self.dbs[db].clear();
+    }
+
+    pub fn flush_all(&mut self) {
+        for d in &mut self.dbs {
+            d.clear();
+        }
+    }
+
+    pub fn swap_db(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+    }
+
+    /// One pass of active expiry over every database, Redis's activeExpireCycle in spirit:
+    /// sample volatile keys, delete the expired ones, and keep going in a database while more
+    /// than `stale_percent` of a sample was expired, until `deadline` (checked every 16 rounds).
+    /// Returns true if it stopped because of the time limit.
+    pub fn active_expire_cycle(&mut self, effort: u32, deadline: std::time::Instant) -> bool {
+        let effort = effort.clamp(1, 10) as usize - 1;
+        // ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP and ACCEPTABLE_STALE, adjusted by effort as Redis does.
+        let per_loop = 20 + 20 / 4 * effort;
+        let acceptable_stale = 10usize.saturating_sub(effort);
+        let now = self.now_ms;
+        let mut sampled_total = 0usize;
+        let mut expired_total = 0usize;
+        let mut timed_out = false;
+        let mut keys: Vec<Box<[u8]>> = Vec::with_capacity(per_loop);
+        for db in 0..self.dbs.len() {
+            let mut rounds = 0u32;
+            loop {
+                if self.dbs[db].volatile.is_empty() {
+                    break;
+                }
+                keys.clear();
+                let mut rng_state = self.rng;
+                let mut rand = || {
+                    rng_state ^= rng_state >> 12;
+                    rng_state ^= rng_state << 25;
+                    rng_state ^= rng_state >> 27;
+                    rng_state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+                };
+                self.dbs[db].volatile.sample(per_loop, &mut rand, |k, _| keys.push(k.into()));
+                self.rng = rng_state;
+                let mut expired = 0usize;
+                let mut ttl_sum = 0i64;
+                let mut ttl_n = 0i64;
+                for k in &keys {
+                    let d = &mut self.dbs[db];
+                    match d.main.get(k) {
+                        Some(e) if e.is_expired(now) => {
+                            d.main.remove(k);
+                            d.volatile.remove(k);
+                            expired += 1;
+                        }
+                        Some(e) if e.expire_at != 0 => {
+                            ttl_sum += e.expire_at - now;
+                            ttl_n += 1;
+                        }
+                        _ => {}
+                    }
+                }
+                if ttl_n > 0 {
+                    let avg = ttl_sum / ttl_n;
+                    let d = &mut self.dbs[db];
+                    // Redis keeps a running average weighted 2% to the newest sample.
+                    d.avg_ttl = if d.avg_ttl == 0 { avg } else { (d.avg_ttl / 50) * 49 + avg / 50 };
+                }
+                self.stats.expired_keys += expired as u64;
+                sampled_total += keys.len();
+                expired_total += expired;
+                rounds += 1;
+                if rounds.is_multiple_of(16) && std::time::Instant::now() >= deadline {
+                    timed_out = true;
+                    self.stats.expired_time_cap_reached_count += 1;
+                    break;
+                }
+                if keys.is_empty() || expired * 100 / keys.len() <= acceptable_stale {
+                    break;
+                }
+            }
+            if timed_out {
+                break;
+            }
+        }
+        if sampled_total > 0 {
+            let current = expired_total as f64 / sampled_total as f64;
+            self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95;
+        }
+        timed_out
+    }
+
+    /// Gives each database's tables a bounded amount of incremental rehashing and lets them
+    /// shrink after mass deletions (Redis's databasesCron).
+    pub fn tables_cron(&mut self, steps: usize) {
+        for d in &mut self.dbs {
+            d.main.shrink_if_needed();
+            d.volatile.shrink_if_needed();
+            d.main.rehash_steps(steps);
+            d.volatile.rehash_steps(steps);
+        }
+    }
+}
+
+/// The system's wall clock in milliseconds since the Unix epoch.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::StrValue;
+
+    fn s(v: &[u8]) -> Value {
+        Value::Str(StrValue::from_bytes(v))
+    }
+
+    #[test]
+    fn lazy_expiry_hides_and_deletes_expired_keys() {
+        let mut sh = Shard::new(0, 16);
+        sh.set_now(1_000);
+        sh.store(0, b"k", s(b"v"), Some(1_500), false);
+        assert!(sh.lookup(0, b"k").is_some());
+        sh.set_now(1_500);
+        assert!(sh.lookup(0, b"k").is_none());
+        assert_eq!(sh.dbs[0].len(), 0);
+        assert_eq!(sh.dbs[0].expires(), 0);
+        assert_eq!(sh.stats.expired_keys, 1);
+    }
+
+    #[test]
+    fn plain_store_clears_ttl_and_keepttl_keeps_it() {
+        let mut sh = Shard::new(0, 1);
+        sh.store(0, b"k", s(b"v"), Some(i64::MAX), false);
+        assert_eq!(sh.dbs[0].expires(), 1);
+        sh.store(0, b"k", s(b"w"), None, true);
+        assert_eq!(sh.dbs[0].expires(), 1);
+        sh.store(0, b"k", s(b"x"), None, false);
+        assert_eq!(sh.dbs[0].expires(), 0);
+        assert_eq!(sh.lookup(0, b"k").map(|e| e.expire_at), Some(0));
+    }
+
+    #[test]
+    fn active_expiry_removes_unread_expired_keys() {
+        let mut sh = Shard::new(0, 2);
+        sh.set_now(10_000);
+        for i in 0..1000 {
+            sh.store(1, format!("k{i}").as_bytes(), s(b"v"), Some(10_001), false);
+        }
+        for i in 0..100 {
+            sh.store(1, format!("p{i}").as_bytes(), s(b"v"), None, false);
+        }
+        sh.set_now(20_000);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        sh.active_expire_cycle(1, deadline);
+        // The cycle keeps sampling while more than 10% of a sample is stale, so nearly all go.
+        assert!(sh.dbs[1].expires() < 100, "left {}", sh.dbs[1].expires());
+        assert_eq!(sh.dbs[1].len() - sh.dbs[1].expires(), 100);
+    }
+}

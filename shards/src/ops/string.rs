@@ -1,0 +1,349 @@
+//! String operations (GET, SET and options, INCR family, APPEND, ranges, LCS).
+
+use super::Ttl;
+use crate::keyspace::Shard;
+use crate::value::{format_f64_human, parse_f64_strict, StrValue, Value};
+use crate::{OpError, OpResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetCond {
+    Always,
+    IfAbsent,
+    IfPresent,
+}
+
+/// What SET did: whether it wrote, and (with GET) the previous value.
+#[derive(Debug, Default)]
+pub struct SetOutcome {
+    pub written: bool,
+    pub old: Option<Vec<u8>>,
+}
+
+/// LCS results: the string, its length, or the matches (IDX).
+#[derive(Debug, PartialEq)]
+pub struct LcsMatch {
+    pub a: (usize, usize),
+    pub b: (usize, usize),
+    pub len: usize,
+}
+
+impl Shard {
+    /// A live string value, WRONGTYPE for other types.
+    #[inline]
+    pub fn get_str(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&StrValue>> {
+        match self.lookup(db, key) {
+            None => Ok(None),
+            Some(e) => match &e.value {
+                Value::Str(s) => Ok(Some(s)),
+                #[allow(unreachable_patterns)]
+                _ => Err(OpError::WrongType),
+            },
+        }
+    }
+
+    fn get_str_mut(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&mut StrValue>> {
+        match self.lookup_mut(db, key) {
+            None => Ok(None),
+            Some(e) => match &mut e.value {
+                Value::Str(s) => Ok(Some(s)),
+                #[allow(unreachable_patterns)]
+                _ => Err(OpError::WrongType),
+            },
+        }
+    }
+
+    /// SET with every option. With `get`, the old value must be a string (WRONGTYPE otherwise,
+    /// and nothing is written), as in Redis 7.
+    pub fn set(&mut self, db: usize, key: &[u8], value: &[u8], cond: SetCond, ttl: Ttl, get: bool) -> OpResult<SetOutcome> {
+        let mut out = SetOutcome::default();
+        let exists = if get {
+            match self.get_str(db, key)? {
+                Some(v) => {
+                    out.old = Some(v.to_vec());
+                    true
+                }
+                None => false,
+            }
+        } else {
+            cond != SetCond::Always && self.exists(db, key)
+        };
+        let allowed = match cond {
+            SetCond::Always => true,
+            SetCond::IfAbsent => !exists,
+            SetCond::IfPresent => exists,
+        };
+        if !allowed {
+            return Ok(out);
+        }
+        let (expire_at, keep) = match ttl {
+            Ttl::Clear => (None, false),
+            Ttl::Keep => (None, true),
+            Ttl::At(t) => (Some(t), false),
+        };
+        self.store(db, key, Value::Str(StrValue::from_bytes(value)), expire_at, keep);
+        out.written = true;
+        Ok(out)
+    }
+
+    /// INCRBY/DECRBY/INCR/DECR: one op with a delta.
+    pub fn incr_by(&mut self, db: usize, key: &[u8], delta: i64) -> OpResult<i64> {
+        match self.get_str_mut(db, key)? {
+            Some(v) => {
+                let cur = v.as_i64().ok_or(OpError::NotInteger)?;
+                let new = cur.checked_add(delta).ok_or(OpError::Overflow)?;
+                *v = StrValue::Int(new);
+                Ok(new)
+            }
+            None => {
+                self.store(db, key, Value::Str(StrValue::Int(delta)), None, false);
+                Ok(delta)
+            }
+        }
+    }
+
+    /// INCRBYFLOAT. Returns the new value as the text stored (and replied).
+    pub fn incr_by_float(&mut self, db: usize, key: &[u8], delta: f64) -> OpResult<Vec<u8>> {
+        let cur = match self.get_str(db, key)? {
+            Some(v) => v.with_bytes(parse_f64_strict).ok_or(OpError::NotFloat)?,
+            None => 0.0,
+        };
+        let new = cur + delta;
+        if new.is_nan() || new.is_infinite() {
+            return Err(OpError::IncrNanOrInf);
+        }
+        let text = format_f64_human(new).into_bytes();
+        self.store(db, key, Value::Str(StrValue::from_bytes(&text)), None, true);
+        Ok(text)
+    }
+
+    /// APPEND: returns the new length. `max_len` is proto-max-bulk-len.
+    pub fn append(&mut self, db: usize, key: &[u8], data: &[u8], max_len: u64) -> OpResult<usize> {
+        match self.get_str_mut(db, key)? {
+            Some(v) => {
+                if (v.len() + data.len()) as u64 > max_len {
+                    return Err(OpError::StringTooLong);
+                }
+                let raw = v.make_raw();
+                raw.extend_from_slice(data);
+                Ok(raw.len())
+            }
+            None => {
+                self.store(db, key, Value::Str(StrValue::from_bytes(data)), None, false);
+                Ok(data.len())
+            }
+        }
+    }
+
+    pub fn strlen(&mut self, db: usize, key: &[u8]) -> OpResult<usize> {
+        Ok(self.get_str(db, key)?.map(|v| v.len()).unwrap_or(0))
+    }
+
+    /// GETRANGE/SUBSTR with Redis's index rules (negative from the end, clamped).
+    pub fn getrange(&mut self, db: usize, key: &[u8], start: i64, end: i64) -> OpResult<Vec<u8>> {
+        let Some(v) = self.get_str(db, key)? else { return Ok(Vec::new()) };
+        Ok(v.with_bytes(|b| {
+            let len = b.len() as i64;
+            if start < 0 && end < 0 && start > end {
+                return Vec::new();
+            }
+            let mut s = if start < 0 { len + start } else { start };
+            let mut e = if end < 0 { len + end } else { end };
+            if s < 0 {
+                s = 0;
+            }
+            if e < 0 {
+                e = 0;
+            }
+            if e >= len {
+                e = len - 1;
+            }
+            if s > e || len == 0 {
+                return Vec::new();
+            }
+            b[s as usize..=e as usize].to_vec()
+        }))
+    }
+
+    /// SETRANGE: returns the new length. An empty `data` on a missing key creates nothing.
+    pub fn setrange(&mut self, db: usize, key: &[u8], offset: usize, data: &[u8], max_len: u64) -> OpResult<usize> {
+        match self.get_str_mut(db, key)? {
+            Some(v) => {
+                if data.is_empty() {
+                    return Ok(v.len());
+                }
+                if (offset + data.len()) as u64 > max_len {
+                    return Err(OpError::StringTooLong);
+                }
+                let raw = v.make_raw();
+                if raw.len() < offset + data.len() {
+                    raw.resize(offset + data.len(), 0);
+                }
+                raw[offset..offset + data.len()].copy_from_slice(data);
+                Ok(raw.len())
+            }
+            None => {
+                if data.is_empty() {
+                    return Ok(0);
+                }
+                if (offset + data.len()) as u64 > max_len {
+                    return Err(OpError::StringTooLong);
+                }
+                let mut raw = vec![0u8; offset + data.len()];
+                raw[offset..].copy_from_slice(data);
+                let len = raw.len();
+                self.store(db, key, Value::Str(StrValue::Raw(raw)), None, false);
+                Ok(len)
+            }
+        }
+    }
+
+    /// GETDEL.
+    pub fn getdel(&mut self, db: usize, key: &[u8]) -> OpResult<Option<Vec<u8>>> {
+        let v = match self.get_str(db, key)? {
+            Some(v) => v.to_vec(),
+            None => return Ok(None),
+        };
+        self.remove(db, key);
+        Ok(Some(v))
+    }
+
+    /// GETEX: read, then apply `ttl` (`Keep` = no option given, `Clear` = PERSIST). An expiry in
+    /// the past deletes the key after reading it, as Redis does.
+    pub fn getex(&mut self, db: usize, key: &[u8], ttl: Ttl) -> OpResult<Option<Vec<u8>>> {
+        let v = match self.get_str(db, key)? {
+            Some(v) => v.to_vec(),
+            None => return Ok(None),
+        };
+        match ttl {
+            Ttl::Keep => {}
+            Ttl::Clear => {
+                self.set_expire(db, key, 0);
+            }
+            Ttl::At(t) if t <= self.now_ms() => {
+                self.remove(db, key);
+            }
+            Ttl::At(t) => {
+                self.set_expire(db, key, t);
+            }
+        }
+        Ok(Some(v))
+    }
+}
+
+/// The LCS table of Redis's lcsCommand, and the longest common subsequence.
+pub fn lcs(a: &[u8], b: &[u8]) -> (Vec<u8>, Vec<LcsMatch>) {
+    let (alen, blen) = (a.len(), b.len());
+    let w = blen + 1;
+    // dp[i][j] = LCS length of a[..i] and b[..j]
+    let mut dp = vec![0u32; (alen + 1) * (blen + 1)];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            dp[i * w + j] = if a[i - 1] == b[j - 1] { dp[(i - 1) * w + (j - 1)] + 1 } else { dp[(i - 1) * w + j].max(dp[i * w + (j - 1)]) };
+        }
+    }
+    let idx = dp[alen * w + blen] as usize;
+    let mut result = vec![0u8; idx];
+    let mut matches = Vec::new();
+    let (mut i, mut j, mut k) = (alen, blen, idx);
+    // Walk back as Redis does, grouping consecutive matches into ranges.
+    let mut arange: Option<(usize, usize)> = None;
+    let mut brange: Option<(usize, usize)> = None;
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            result[k - 1] = a[i - 1];
+            match (arange, brange) {
+                (Some((as_, ae)), Some((bs, be))) if as_ == i && bs == j => {
+                    arange = Some((i - 1, ae));
+                    brange = Some((j - 1, be));
+                }
+                (None, _) => {
+                    arange = Some((i - 1, i - 1));
+                    brange = Some((j - 1, j - 1));
+                }
+                _ => {
+                    emit = true;
+                }
+            }
+            if emit {
+                if let (Some(ar), Some(br)) = (arange, brange) {
+                    matches.push(LcsMatch { a: ar, b: br, len: ar.1 - ar.0 + 1 });
+                }
+                arange = Some((i - 1, i - 1));
+                brange = Some((j - 1, j - 1));
+            }
+            i -= 1;
+            j -= 1;
+            k -= 1;
+        } else {
+            if let (Some(ar), Some(br)) = (arange.take(), brange.take()) {
+                matches.push(LcsMatch { a: ar, b: br, len: ar.1 - ar.0 + 1 });
+            }
+            if dp[(i - 1) * w + j] > dp[i * w + (j - 1)] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+        }
+    }
+    if let (Some(ar), Some(br)) = (arange, brange) {
+        matches.push(LcsMatch { a: ar, b: br, len: ar.1 - ar.0 + 1 });
+    }
+    (result, matches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard() -> Shard {
+        Shard::new(0, 16)
+    }
+
+    #[test]
+    fn set_nx_xx_get() {
+        let mut s = shard();
+        assert!(s.set(0, b"k", b"v1", SetCond::IfPresent, Ttl::Clear, false).unwrap().written == false);
+        assert!(s.set(0, b"k", b"v1", SetCond::IfAbsent, Ttl::Clear, false).unwrap().written);
+        assert!(!s.set(0, b"k", b"v2", SetCond::IfAbsent, Ttl::Clear, false).unwrap().written);
+        let out = s.set(0, b"k", b"v3", SetCond::Always, Ttl::Clear, true).unwrap();
+        assert_eq!(out.old.as_deref(), Some(&b"v1"[..]));
+        assert_eq!(s.get_str(0, b"k").unwrap().unwrap().to_vec(), b"v3");
+    }
+
+    #[test]
+    fn incr_rules() {
+        let mut s = shard();
+        assert_eq!(s.incr_by(0, b"n", 5), Ok(5));
+        assert_eq!(s.incr_by(0, b"n", -7), Ok(-2));
+        s.set(0, b"x", b"abc", SetCond::Always, Ttl::Clear, false).unwrap();
+        assert_eq!(s.incr_by(0, b"x", 1), Err(OpError::NotInteger));
+        s.set(0, b"m", b"9223372036854775807", SetCond::Always, Ttl::Clear, false).unwrap();
+        assert_eq!(s.incr_by(0, b"m", 1), Err(OpError::Overflow));
+        assert_eq!(s.incr_by_float(0, b"f", 10.5).unwrap(), b"10.5");
+        assert_eq!(s.incr_by_float(0, b"f", 0.1).unwrap(), b"10.6");
+    }
+
+    #[test]
+    fn ranges() {
+        let mut s = shard();
+        s.set(0, b"k", b"Hello World", SetCond::Always, Ttl::Clear, false).unwrap();
+        assert_eq!(s.getrange(0, b"k", 0, 4).unwrap(), b"Hello");
+        assert_eq!(s.getrange(0, b"k", -5, -1).unwrap(), b"World");
+        assert_eq!(s.getrange(0, b"k", 5, 3).unwrap(), b"");
+        assert_eq!(s.getrange(0, b"k", 0, -100).unwrap(), b"H"[..0].to_vec());
+        assert_eq!(s.setrange(0, b"k", 6, b"Redis", 512 << 20).unwrap(), 11);
+        assert_eq!(s.get_str(0, b"k").unwrap().unwrap().to_vec(), b"Hello Redis");
+        assert_eq!(s.setrange(0, b"z", 3, b"x", 512 << 20).unwrap(), 4);
+        assert_eq!(s.get_str(0, b"z").unwrap().unwrap().to_vec(), b"\0\0\0x");
+        assert_eq!(s.setrange(0, b"none", 3, b"", 512 << 20).unwrap(), 0);
+        assert!(!s.exists(0, b"none"));
+    }
+
+    #[test]
+    fn lcs_matches_redis_example() {
+        let (s, m) = lcs(b"ohmytext", b"mynewtext");
+        assert_eq!(s, b"mytext");
+        assert_eq!(m, vec![LcsMatch { a: (4, 7), b: (5, 8), len: 4 }, LcsMatch { a: (2, 3), b: (0, 1), len: 2 }]);
+    }
+}

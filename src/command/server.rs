@@ -1,0 +1,334 @@
+//! Server commands: INFO, CONFIG, COMMAND, TIME, LASTSAVE, SHUTDOWN, SLOWLOG, DEBUG, FUNCTION.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::flag::*;
+use super::{arg_i64, row, CmdResult, CommandSpec, Handler::Conn, Handler::Data, KeySpec, Route};
+use crate::dispatch::{CmdError, ConnCtx, Exec};
+use crate::protocol::errors as e;
+use crate::protocol::parse::Args;
+use crate::protocol::Reply;
+use crate::server::{ClientInfo, Server, SlowlogEntry};
+
+fn info(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
+    let sections: Vec<Vec<u8>> = a.iter().skip(1).map(|s| s.to_ascii_lowercase()).collect();
+    let text = crate::info::render(x, &sections);
+    x.reply.verbatim(&text);
+    Ok(())
+}
+
+fn config_get(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
+    let patterns: Vec<&[u8]> = a.iter().skip(2).collect();
+    let pairs = c.server.config().get(&patterns);
+    c.reply.map_len(pairs.len());
+    for (k, v) in pairs {
+        c.reply.bulk(k.as_bytes());
+        c.reply.bulk(v.as_bytes());
+    }
+    Ok(())
+}
+
+fn config_set(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
+    if !a.len().is_multiple_of(2) {
+        return Err(CmdError::Owned(e::wrong_arity("config|set")));
+    }
+    let pairs: Vec<(&[u8], &[u8])> = (2..a.len()).step_by(2).map(|i| (&a[i], &a[i + 1])).collect();
+    let changed = c.server.config_mut().set(&pairs).map_err(CmdError::Owned)?;
+    c.server.refresh_hot();
+    if changed.contains(&"loglevel") {
+        crate::boot::apply_loglevel(&c.server.config());
+    }
+    c.reply.ok();
+    Ok(())
+}
+
+fn config_rewrite(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
+    c.server.config().rewrite().map_err(CmdError::Owned)?;
+    c.reply.ok();
+    Ok(())
+}
+
+fn config_resetstat(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
+    x.for_each_core(|c| {
+        c.stats.reset();
+        c.engine.stats = Default::default();
+    });
+    x.server.slowlog.lock().unwrap_or_else(|p| p.into_inner()).entries.clear();
+    x.server.total_connections_received.store(0, Relaxed);
+    x.server.rejected_connections.store(0, Relaxed);
+    x.reply.ok();
+    Ok(())
+}
+
+fn help_lines(reply: &mut Reply, lines: &[&str]) {
+    reply.array_len(lines.len());
+    for l in lines {
+        reply.simple(l);
+    }
+}
+
+fn config_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
+    help_lines(
+        c.reply,
+        &[
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+            "HELP",
+            "    Prints this help.",
+        ],
+    );
+    Ok(())
+}
+
+fn time(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    c.reply.array_len(2);
+    c.reply.bulk(d.as_secs().to_string().as_bytes());
+    c.reply.bulk(d.subsec_micros().to_string().as_bytes());
+    Ok(())
+}
+
+fn lastsave(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
+    c.reply.int(c.server.lastsave_unix.load(Relaxed));
+    Ok(())
+}
+
+fn shutdown(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
+    let mut abort = false;
+    for opt in a.iter().skip(1) {
+        match opt.to_ascii_lowercase().as_slice() {
+            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"abort" => abort = true,
+            _ => return Err(CmdError::syntax()),
+        }
+    }
+    if abort {
+        return Err(CmdError::Static("ERR No shutdown in progress."));
+    }
+    // Nothing is persisted yet, so there is nothing to save or flush before exiting.
+    tracing::warn!("User requested shutdown...");
+    c.server.shutdown.store(true, Relaxed);
+    crate::boot::exit_now(0);
+}
+
+/// Adds a slow command to the slow log (bounded by slowlog-max-len), Redis's formatting:
+/// at most 32 arguments, each at most 128 bytes.
+pub fn slowlog_push(server: &Server, args: &Args<'_>, us: u64, client: &ClientInfo) {
+    let max_len = server.config().slowlog_max_len as usize;
+    let mut argv: Vec<Vec<u8>> = Vec::new();
+    let argc = args.len();
+    let shown = argc.min(32);
+    for i in 0..shown {
+        if shown != argc && i == shown - 1 {
+            argv.push(format!("... ({} more arguments)", argc - shown + 1).into_bytes());
+            break;
+        }
+        let a = &args[i];
+        if a.len() > 128 {
+            let mut v = a[..128].to_vec();
+            v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
+            argv.push(v);
+        } else {
+            argv.push(a.to_vec());
+        }
+    }
+    let mut log = server.slowlog.lock().unwrap_or_else(|p| p.into_inner());
+    let id = log.next_id;
+    log.next_id += 1;
+    let name = client.name.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    log.entries.push_front(SlowlogEntry { id, time: shards::keyspace::wall_clock_ms() / 1000, duration_us: us, args: argv, peer: client.addr.clone(), name });
+    while log.entries.len() > max_len {
+        log.entries.pop_back();
+    }
+}
+
+fn slowlog_get(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
+    let count = if a.len() == 3 {
+        let n = arg_i64(&a[2]).map_err(|_| CmdError::Static("ERR count should be greater than or equal to -1"))?;
+        if n < -1 {
+            return Err(CmdError::Static("ERR count should be greater than or equal to -1"));
+        }
+        if n == -1 {
+            usize::MAX
+        } else {
+            n as usize
+        }
+    } else if a.len() > 3 {
+        return Err(CmdError::Owned(e::wrong_arity("slowlog|get")));
+    } else {
+        10
+    };
+    let log = c.server.slowlog.lock().unwrap_or_else(|p| p.into_inner());
+    let n = count.min(log.entries.len());
+    c.reply.array_len(n);
+    for entry in log.entries.iter().take(n) {
+        c.reply.array_len(6);
+        c.reply.int(entry.id as i64);
+        c.reply.int(entry.time);
+        c.reply.int(entry.duration_us as i64);
+        c.reply.array_len(entry.args.len());
+        for a in &entry.args {
+            c.reply.bulk(a);
+        }
+        c.reply.bulk(entry.peer.as_bytes());
+        c.reply.bulk(&entry.name);
+    }
+    Ok(())
+}
+
+fn slowlog_len(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
+    let n = c.server.slowlog.lock().unwrap_or_else(|p| p.into_inner()).entries.len();
+    c.reply.int(n as i64);
+    Ok(())
+}
+
+fn slowlog_reset(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
+    c.server.slowlog.lock().unwrap_or_else(|p| p.into_inner()).entries.clear();
+    c.reply.ok();
+    Ok(())
+}
+
+fn slowlog_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
+    help_lines(
+        c.reply,
+        &[
+            "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+            "HELP",
+            "    Prints this help.",
+        ],
+    );
+    Ok(())
+}
+
+fn debug(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
+    match a[1].to_ascii_lowercase().as_slice() {
+        b"sleep" if a.len() == 3 => {
+            let secs = shards::value::parse_f64_strict(&a[2]).ok_or(CmdError::Static(e::NOT_FLOAT))?;
+            // Like Redis, this blocks the server thread it runs on.
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.0)));
+            c.reply.ok();
+        }
+        b"set-active-expire" if a.len() == 3 => {
+            c.reply.ok();
+        }
+        b"help" => help_lines(
+            c.reply,
+            &[
+                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+                "HELP",
+                "    Prints this help.",
+            ],
+        ),
+        _ => return Err(CmdError::Owned(e::unknown_subcommand(&a[1], "debug"))),
+    }
+    Ok(())
+}
+
+fn function(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
+    match a[1].to_ascii_lowercase().as_slice() {
+        // No functions exist yet, so FLUSH has nothing to remove and LIST nothing to show.
+        b"flush" if a.len() <= 3 => c.reply.ok(),
+        b"list" => c.reply.array_len(0),
+        _ => return Err(CmdError::Owned(e::unknown_subcommand(&a[1], "function"))),
+    }
+    Ok(())
+}
+
+const G: &str = "server";
+const N: KeySpec = KeySpec::None;
+const L: Route = Route::Local;
+
+pub static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    row(
+        "get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        N,
+        L,
+        Conn(config_get),
+        G,
+        "2.0.0",
+        "Get the values of configuration parameters",
+        "parameter [parameter ...]",
+    ),
+    row(
+        "set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        N,
+        L,
+        Conn(config_set),
+        G,
+        "2.0.0",
+        "Set configuration parameters to the given values",
+        "parameter value [parameter value ...]",
+    ),
+    row("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, N, Route::AllShards, Data(config_resetstat), G, "2.0.0", "Reset the stats returned by INFO", ""),
+    row(
+        "rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        N,
+        L,
+        Conn(config_rewrite),
+        G,
+        "2.8.0",
+        "Rewrite the configuration file with the in memory configuration",
+        "",
+    ),
+    row("help", 2, LOADING | STALE, N, L, Conn(config_help), G, "5.0.0", "Show helpful text about the different subcommands", ""),
+];
+
+pub static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
+    row("get", -2, ADMIN | LOADING | STALE, N, L, Conn(slowlog_get), G, "2.2.12", "Get the slow log's entries", "[count]"),
+    row("len", 2, ADMIN | LOADING | STALE, N, L, Conn(slowlog_len), G, "2.2.12", "Get the slow log's length", ""),
+    row("reset", 2, ADMIN | LOADING | STALE, N, L, Conn(slowlog_reset), G, "2.2.12", "Clear all entries from the slow log", ""),
+    row("help", 2, LOADING | STALE, N, L, Conn(slowlog_help), G, "6.2.0", "Show helpful text about the different subcommands", ""),
+];
+
+pub static COMMANDS: &[CommandSpec] = &[
+    row("info", -1, LOADING | STALE, N, Route::AllShards, Data(info), G, "1.0.0", "Get information and statistics about the server", "[section [section ...]]"),
+    CommandSpec {
+        subcommands: CONFIG_SUBCOMMANDS,
+        ..row("config", -2, 0, N, L, Conn(config_help), G, "2.0.0", "A container for server configuration commands", "")
+    },
+    CommandSpec { subcommands: SLOWLOG_SUBCOMMANDS, ..row("slowlog", -2, 0, N, L, Conn(slowlog_help), G, "2.2.12", "A container for slow log commands", "") },
+    row("time", 1, LOADING | STALE | FAST, N, L, Conn(time), G, "2.6.0", "Return the current server time", ""),
+    row("lastsave", 1, LOADING | STALE | FAST, N, L, Conn(lastsave), G, "1.0.0", "Get the UNIX time stamp of the last successful save to disk", ""),
+    row(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+        N,
+        L,
+        Conn(shutdown),
+        G,
+        "1.0.0",
+        "Synchronously save the dataset to disk and then shut down the server",
+        "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
+    ),
+    row("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, N, L, Conn(debug), G, "1.0.0", "A container for debugging commands", "subcommand [argument ...]"),
+    row("function", -2, NOSCRIPT | WRITE, N, L, Conn(function), "scripting", "7.0.0", "A container for function commands", "subcommand [argument ...]"),
+    CommandSpec {
+        subcommands: super::introspect::COMMAND_SUBCOMMANDS,
+        ..row("command", -1, LOADING | STALE, N, L, Conn(super::introspect::command_all), G, "2.8.13", "Get array of Redis command details", "")
+    },
+];

@@ -1,0 +1,448 @@
+//! One client connection: read, parse every complete request, run or route each one, coalesce
+//! the replies into one send per turn.
+//!
+//! Routing per command: connection commands run here; keyspace commands run here when this
+//! shard owns their keys, are forwarded (batched per destination shard) when another shard
+//! does, and go through the coordinator when they span shards or need all of them. A pipeline's
+//! replies keep request order: forwarded replies are spliced back in at their positions.
+//! Commands that go through the coordinator are barriers: everything before them has finished
+//! first, everything after them starts after.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use crate::command::{self, flag, CommandId, Handler, Route};
+use crate::coordinator::CoordRequest;
+use crate::dispatch::{ConnCtx, Exec, ShardSet};
+use crate::protocol::errors as e;
+use crate::protocol::parse::{Args, Parser};
+use crate::protocol::Reply;
+use crate::server::ClientInfo;
+use crate::shard::{ForwardBatch, Msg, Node, ReplyBatch};
+use crate::stats::{cycles, cycles_to_us};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// CLIENT REPLY SKIP: the next command's reply is dropped.
+    SkipNext,
+    /// The command being run is the one whose reply is dropped.
+    Skip,
+}
+
+/// A connection's own state, as connection commands see it.
+pub struct ConnState {
+    pub id: u64,
+    pub db: usize,
+    pub resp3: bool,
+    pub authenticated: bool,
+    pub info: Arc<ClientInfo>,
+    pub reply_mode: ReplyMode,
+    pub close_after_reply: bool,
+}
+
+/// What routing decided for one command.
+enum Step {
+    Done,
+    /// Forwarded commands must finish before this one runs.
+    Barrier,
+    Forward(usize),
+    Coordinator,
+}
+
+/// One forwarded command's place in the reply stream.
+struct Placeholder {
+    at: usize,
+    shard: usize,
+    cmd: CommandId,
+    discard: bool,
+}
+
+/// Commands forwarded during one pass over the read buffer, batched per destination.
+struct Pending {
+    batches: Vec<Option<ForwardBatch>>,
+    places: Vec<Placeholder>,
+}
+
+impl Pending {
+    fn new(nshards: usize) -> Pending {
+        Pending { batches: (0..nshards).map(|_| None).collect(), places: Vec::new() }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+
+    fn add(&mut self, shard: usize, db: usize, args: &Args<'_>, at: usize, cmd: CommandId, discard: bool) {
+        let b = self.batches[shard].get_or_insert_with(|| ForwardBatch { buf: Vec::with_capacity(256), dbs: Vec::new() });
+        encode_multibulk(&mut b.buf, args);
+        b.dbs.push(db as u16);
+        self.places.push(Placeholder { at, shard, cmd, discard });
+    }
+
+    /// Sends every batch, waits for all replies, and splices them into `reply` in order.
+    async fn flush(&mut self, node: &Node, resp3: bool, reply: &mut Reply) {
+        if self.places.is_empty() {
+            return;
+        }
+        let mut slots = Vec::new();
+        for (shard, b) in self.batches.iter_mut().enumerate() {
+            if let Some(batch) = b.take() {
+                let (token, slot) = node.new_waiter();
+                node.server.mailbox(shard).send(Msg::Exec { from: node.id, token, resp3, batch });
+                slots.push((shard, slot));
+            }
+        }
+        let mut results: Vec<Option<ReplyBatch>> = (0..self.batches.len()).map(|_| None).collect();
+        for (shard, slot) in &slots {
+            results[*shard] = Some(node.wait(slot).await);
+        }
+        let mut cursors = vec![(0usize, 0usize); self.batches.len()];
+        let old = std::mem::take(&mut reply.buf);
+        let mut out = Vec::with_capacity(old.len() + results.iter().flatten().map(|r| r.buf.len()).sum::<usize>());
+        let mut last = 0;
+        let mut core = node.core.borrow_mut();
+        for p in self.places.drain(..) {
+            out.extend_from_slice(&old[last..p.at]);
+            last = p.at;
+            let Some(r) = results[p.shard].as_ref() else { continue };
+            let (idx, start) = cursors[p.shard];
+            let end = r.ends.get(idx).copied().unwrap_or(r.buf.len() as u32) as usize;
+            let one = &r.buf[start..end];
+            cursors[p.shard] = (idx + 1, end);
+            let failed = one.first() == Some(&b'-');
+            core.stats.record(p.cmd, if failed { Some(error_text(one)) } else { None }, false, 0);
+            if !p.discard {
+                out.extend_from_slice(one);
+            }
+        }
+        out.extend_from_slice(&old[last..]);
+        reply.buf = out;
+    }
+}
+
+fn error_text(reply: &[u8]) -> &[u8] {
+    let body = &reply[1..];
+    let end = memchr::memchr(b'\r', body).unwrap_or(body.len());
+    &body[..end]
+}
+
+pub fn encode_multibulk(buf: &mut Vec<u8>, args: &Args<'_>) {
+    let mut ib = itoa::Buffer::new();
+    buf.push(b'*');
+    buf.extend_from_slice(ib.format(args.len()).as_bytes());
+    buf.extend_from_slice(b"\r\n");
+    for a in args.iter() {
+        buf.push(b'$');
+        buf.extend_from_slice(ib.format(a.len()).as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b"\r\n");
+    }
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves one connection until it closes.
+pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>) {
+    let server = node.server.clone();
+    let mut conn = ConnState {
+        id: info.id,
+        db: 0,
+        resp3: false,
+        authenticated: server.requirepass().is_none(),
+        info: info.clone(),
+        reply_mode: ReplyMode::On,
+        close_after_reply: false,
+    };
+    let mut parser = Parser::new();
+    let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut reply = Reply::new(false);
+    let mut pending = Pending::new(server.nshards);
+    loop {
+        // Make room to read big: at least a chunk, or the rest of a large bulk in one go.
+        let want = parser.pending_bulk().map(|b| b + 2).unwrap_or(0).max(READ_CHUNK);
+        if rbuf.capacity() - rbuf.len() < want.min(READ_CHUNK) || (want > READ_CHUNK && rbuf.capacity() - rbuf.len() < want) {
+            let extra = want.min(64 << 20);
+            rbuf.reserve(extra);
+        }
+        let len = rbuf.len();
+        let cap = rbuf.capacity();
+        let (res, slice) = stream.read(rbuf.slice_mut(len..cap)).await;
+        rbuf = slice.into_inner();
+        let n = match res {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if info.kill.load(Relaxed) {
+            break;
+        }
+        let now = shards::keyspace::wall_clock_ms();
+        info.last_interaction_ms.store(now, Relaxed);
+        {
+            let mut core = node.core.borrow_mut();
+            core.engine.set_now(now);
+            core.stats.net_input_bytes += n as u64;
+        }
+        let limit = server.hot().client_query_buffer_limit as usize;
+        let mut pos = 0;
+        let mut fatal = false;
+        loop {
+            let hot = server.hot();
+            let parsed = parser.parse(&rbuf[pos..], hot.proto_max_bulk_len, conn.authenticated);
+            match parsed {
+                Err(err) => {
+                    pending.flush(&node, conn.resp3, &mut reply).await;
+                    let text = err.message();
+                    node.core.borrow_mut().stats.record_error(text.as_bytes());
+                    reply.error(&text);
+                    tracing::debug!(shard = node.id, client = conn.id, "protocol error: {text}");
+                    fatal = true;
+                    break;
+                }
+                Ok(None) => break,
+                Ok(Some(used)) => {
+                    let cmd_bytes = &rbuf[pos..pos + used];
+                    pos += used;
+                    let args = parser.args(cmd_bytes);
+                    if args.is_empty() {
+                        continue;
+                    }
+                    let mut step = route(&node, &mut conn, &args, &mut reply, &pending);
+                    if let Step::Barrier = step {
+                        pending.flush(&node, conn.resp3, &mut reply).await;
+                        step = route(&node, &mut conn, &args, &mut reply, &pending);
+                    }
+                    match step {
+                        Step::Done | Step::Barrier => {}
+                        Step::Forward(shard) => {
+                            let (id, _) = command::resolve(&args).unwrap_or((0, command::table().specs[0]));
+                            let discard = take_discard(&mut conn);
+                            pending.add(shard, conn.db, &args, reply.len(), id, discard);
+                        }
+                        Step::Coordinator => {
+                            pending.flush(&node, conn.resp3, &mut reply).await;
+                            let start = reply.len();
+                            run_on_coordinator(&node, &conn, &args, &mut reply).await;
+                            if take_discard(&mut conn) {
+                                reply.buf.truncate(start);
+                            }
+                        }
+                    }
+                    if conn.close_after_reply {
+                        break;
+                    }
+                }
+            }
+        }
+        pending.flush(&node, conn.resp3, &mut reply).await;
+        // Keep only the unparsed tail (a partly received command).
+        if pos > 0 {
+            rbuf.drain(..pos);
+        }
+        info.qbuf.store(rbuf.len(), Relaxed);
+        if rbuf.len() > limit {
+            tracing::warn!(shard = node.id, client = conn.id, "closing client that reached max query buffer length ({} bytes)", rbuf.len());
+            break;
+        }
+        if !reply.buf.is_empty() {
+            let out = std::mem::take(&mut reply.buf);
+            let sent = out.len();
+            let (res, mut out) = stream.write_all(out).await;
+            if res.is_err() {
+                break;
+            }
+            node.core.borrow_mut().stats.net_output_bytes += sent as u64;
+            out.clear();
+            // Keep a moderate buffer for the next turn; drop huge ones.
+            if out.capacity() <= 1 << 20 {
+                reply.buf = out;
+            }
+        }
+        if fatal || conn.close_after_reply || info.kill.load(Relaxed) {
+            break;
+        }
+    }
+    server.unregister_client(conn.id);
+}
+
+/// CLIENT REPLY bookkeeping: whether this command's reply is dropped.
+fn take_discard(conn: &mut ConnState) -> bool {
+    match conn.reply_mode {
+        ReplyMode::On => false,
+        ReplyMode::Off => true,
+        ReplyMode::Skip => {
+            conn.reply_mode = ReplyMode::On;
+            true
+        }
+        ReplyMode::SkipNext => {
+            conn.reply_mode = ReplyMode::Skip;
+            false
+        }
+    }
+}
+
+/// Checks a command and runs it here, or says where it must run.
+fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, pending: &Pending) -> Step {
+    let server = &node.server;
+    let Some((id, spec)) = command::resolve(args) else {
+        let text = match command::table().lookup(&args[0]) {
+            Some((_, parent)) if !parent.subcommands.is_empty() => {
+                if args.len() < 2 {
+                    e::wrong_arity(parent.name)
+                } else {
+                    e::unknown_subcommand(&args[1], parent.name)
+                }
+            }
+            _ => e::unknown_command(&args[0], &args.slice_from(1)),
+        };
+        let start = reply.len();
+        reply.error(&text);
+        node.core.borrow_mut().stats.record_error(text.as_bytes());
+        discard_since(conn, reply, start);
+        return Step::Done;
+    };
+    let start = reply.len();
+    if !spec.arity_ok(args.len()) {
+        let name = command::display_name(args, spec);
+        let text = e::wrong_arity(&name);
+        reply.error(&text);
+        node.record(id, Some(text.as_bytes()), true, 0);
+        discard_since(conn, reply, start);
+        return Step::Done;
+    }
+    if !conn.authenticated && !spec.has(flag::NO_AUTH) {
+        reply.error(e::NOAUTH);
+        node.record(id, Some(e::NOAUTH.as_bytes()), true, 0);
+        discard_since(conn, reply, start);
+        return Step::Done;
+    }
+    if matches!(spec.handler, Handler::Conn(_)) && !pending.is_empty() {
+        // Connection commands may change how later replies are encoded (HELLO) or whether
+        // they are sent (CLIENT REPLY): earlier forwarded commands finish first.
+        return Step::Barrier;
+    }
+    conn.info.last_cmd.store(id as u32 + 1, Relaxed);
+    let nshards = server.nshards;
+    let target = match spec.route {
+        Route::Local => None,
+        Route::AllShards => {
+            if nshards == 1 {
+                None
+            } else {
+                return Step::Coordinator;
+            }
+        }
+        Route::ScanCursor => {
+            if nshards == 1 {
+                None
+            } else {
+                match crate::command::keys::parse_cursor(&args[1]) {
+                    Ok(c) => Some(crate::command::keys::scan_cursor_shard(c, nshards)),
+                    Err(_) => None,
+                }
+            }
+        }
+        Route::Keys => {
+            if nshards == 1 {
+                None
+            } else {
+                let mut owner: Option<usize> = None;
+                for p in spec.key_positions(args) {
+                    let s = shards::route::shard_of(&args[p], nshards);
+                    match owner {
+                        None => owner = Some(s),
+                        Some(o) if o != s => return Step::Coordinator,
+                        _ => {}
+                    }
+                }
+                owner
+            }
+        }
+    };
+    if let Some(t) = target {
+        if t != node.id {
+            return Step::Forward(t);
+        }
+    }
+    match spec.handler {
+        Handler::Data(f) => {
+            let mut core = node.core.borrow_mut();
+            let t0 = cycles();
+            let mut x = Exec { shards: ShardSet::One(&mut core), db: conn.db, reply, server, spec, cmd_id: id };
+            let res = f(&mut x, args);
+            let us = cycles_to_us(cycles() - t0);
+            match res {
+                Ok(()) => core.stats.record(id, None, false, us),
+                Err(err) => {
+                    reply.error(err.text());
+                    core.stats.record(id, Some(err.text().as_bytes()), false, us);
+                }
+            }
+            drop(core);
+            maybe_slowlog(node, conn, args, us);
+        }
+        Handler::Conn(f) => {
+            let mut core = node.core.borrow_mut();
+            let t0 = cycles();
+            let mut cx = ConnCtx { conn, reply, server, core: &mut core };
+            let res = f(&mut cx, args);
+            let us = cycles_to_us(cycles() - t0);
+            match res {
+                Ok(()) => core.stats.record(id, None, false, us),
+                Err(err) => {
+                    reply.error(err.text());
+                    core.stats.record(id, Some(err.text().as_bytes()), false, us);
+                }
+            }
+            drop(core);
+            maybe_slowlog(node, conn, args, us);
+            reply.resp3 = conn.resp3;
+        }
+    }
+    discard_since(conn, reply, start);
+    Step::Done
+}
+
+fn discard_since(conn: &mut ConnState, reply: &mut Reply, start: usize) {
+    if take_discard(conn) {
+        reply.buf.truncate(start);
+    }
+}
+
+fn maybe_slowlog(node: &Node, conn: &ConnState, args: &Args<'_>, us: u64) {
+    let threshold = node.server.hot().slowlog_log_slower_than;
+    if threshold < 0 || (us as i64) < threshold {
+        return;
+    }
+    if let Some((_, spec)) = command::resolve(args) {
+        if spec.has(flag::SKIP_SLOWLOG) {
+            return;
+        }
+    }
+    crate::command::server::slowlog_push(&node.server, args, us, &conn.info);
+}
+
+/// Sends a command to the coordinator and appends its reply.
+async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, reply: &mut Reply) {
+    let mut cmd = Vec::new();
+    encode_multibulk(&mut cmd, args);
+    let (token, slot) = node.new_waiter();
+    let Some(coord) = node.server.coordinator.get() else {
+        reply.error("ERR coordinator unavailable");
+        return;
+    };
+    coord.send(CoordRequest { from: node.id, token, db: conn.db, resp3: conn.resp3, cmd });
+    let r = node.wait(&slot).await;
+    let failed = r.buf.first() == Some(&b'-');
+    if let Some((id, _)) = command::resolve(args) {
+        node.record(id, if failed { Some(error_text(&r.buf)) } else { None }, false, 0);
+    }
+    reply.raw(&r.buf);
+}

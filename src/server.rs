@@ -1,0 +1,196 @@
+//! State shared by every thread: configuration, the client registry, global counters, the
+//! slow log, and the handles to reach each shard and the coordinator.
+//!
+//! Everything here is read far more often than written. Values the hot path reads are atomics
+//! ([`Server::hot`]); the full [`Config`] sits behind a lock taken only by CONFIG and INFO.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Instant;
+
+use crate::config::{Config, MaxmemoryPolicy};
+use crate::coordinator::CoordinatorHandle;
+use crate::shard::Mailbox;
+
+/// Configuration values read on the hot path, copied out of atomics.
+#[derive(Clone, Copy, Debug)]
+pub struct HotConfig {
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    pub lfu_policy: bool,
+    pub slowlog_log_slower_than: i64,
+    pub timeout: u64,
+}
+
+/// One connected client, as CLIENT LIST / CLIENT KILL / INFO see it. The connection's own task
+/// updates the atomics; other threads only read them (and set `kill`).
+pub struct ClientInfo {
+    pub id: u64,
+    pub fd: i32,
+    pub addr: String,
+    pub laddr: String,
+    pub shard: usize,
+    pub created_ms: i64,
+    pub last_interaction_ms: AtomicI64,
+    pub db: AtomicUsize,
+    pub resp: AtomicU8,
+    /// Command id + 1 (0 = none yet) of the last command, and subcommand index + 1.
+    pub last_cmd: AtomicU32,
+    pub name: Mutex<Vec<u8>>,
+    pub lib_name: Mutex<Vec<u8>>,
+    pub lib_ver: Mutex<Vec<u8>>,
+    pub kill: AtomicBool,
+    pub qbuf: AtomicUsize,
+    pub omem: AtomicUsize,
+}
+
+pub struct SlowlogEntry {
+    pub id: u64,
+    pub time: i64,
+    pub duration_us: u64,
+    pub args: Vec<Vec<u8>>,
+    pub peer: String,
+    pub name: Vec<u8>,
+}
+
+#[derive(Default)]
+pub struct SlowLog {
+    pub next_id: u64,
+    pub entries: VecDeque<SlowlogEntry>,
+}
+
+pub struct Server {
+    pub nshards: usize,
+    pub databases: usize,
+    pub config: RwLock<Config>,
+    pub started: Instant,
+    pub start_unix_ms: i64,
+    pub run_id: String,
+    pub io_driver: OnceLock<&'static str>,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    pub next_client_id: AtomicU64,
+    pub connected_clients: AtomicUsize,
+    pub total_connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub slowlog: Mutex<SlowLog>,
+    pub mailboxes: OnceLock<Vec<Arc<Mailbox>>>,
+    pub coordinator: OnceLock<CoordinatorHandle>,
+    pub shutdown: AtomicBool,
+    pub dirty: AtomicU64,
+    pub lastsave_unix: AtomicI64,
+    hot_proto_max_bulk_len: AtomicU64,
+    hot_client_query_buffer_limit: AtomicU64,
+    hot_lfu: AtomicBool,
+    hot_slowlog_slower_than: AtomicI64,
+    hot_timeout: AtomicU64,
+    /// Bumped on every CONFIG SET so shards can refresh what they cache.
+    pub config_generation: AtomicU64,
+    pub requirepass: RwLock<Option<Vec<u8>>>,
+}
+
+impl Server {
+    pub fn new(config: Config, nshards: usize) -> Server {
+        let now_ms = shards::keyspace::wall_clock_ms();
+        let s = Server {
+            nshards,
+            databases: config.databases,
+            started: Instant::now(),
+            start_unix_ms: now_ms,
+            run_id: random_hex40(),
+            io_driver: OnceLock::new(),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            connected_clients: AtomicUsize::new(0),
+            total_connections_received: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            slowlog: Mutex::new(SlowLog::default()),
+            mailboxes: OnceLock::new(),
+            coordinator: OnceLock::new(),
+            shutdown: AtomicBool::new(false),
+            dirty: AtomicU64::new(0),
+            lastsave_unix: AtomicI64::new(now_ms / 1000),
+            hot_proto_max_bulk_len: AtomicU64::new(0),
+            hot_client_query_buffer_limit: AtomicU64::new(0),
+            hot_lfu: AtomicBool::new(false),
+            hot_slowlog_slower_than: AtomicI64::new(0),
+            hot_timeout: AtomicU64::new(0),
+            config_generation: AtomicU64::new(0),
+            requirepass: RwLock::new(None),
+            config: RwLock::new(config),
+        };
+        s.refresh_hot();
+        s
+    }
+
+    /// Re-reads the hot values after the config changed.
+    pub fn refresh_hot(&self) {
+        let c = self.config.read().unwrap_or_else(|p| p.into_inner());
+        self.hot_proto_max_bulk_len.store(c.proto_max_bulk_len, Relaxed);
+        self.hot_client_query_buffer_limit.store(c.client_query_buffer_limit, Relaxed);
+        self.hot_lfu.store(matches!(c.maxmemory_policy, MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu), Relaxed);
+        self.hot_slowlog_slower_than.store(c.slowlog_log_slower_than, Relaxed);
+        self.hot_timeout.store(c.timeout, Relaxed);
+        *self.requirepass.write().unwrap_or_else(|p| p.into_inner()) = c.requirepass.clone();
+        self.config_generation.fetch_add(1, Relaxed);
+    }
+
+    #[inline]
+    pub fn hot(&self) -> HotConfig {
+        HotConfig {
+            proto_max_bulk_len: self.hot_proto_max_bulk_len.load(Relaxed),
+            client_query_buffer_limit: self.hot_client_query_buffer_limit.load(Relaxed),
+            lfu_policy: self.hot_lfu.load(Relaxed),
+            slowlog_log_slower_than: self.hot_slowlog_slower_than.load(Relaxed),
+            timeout: self.hot_timeout.load(Relaxed),
+        }
+    }
+
+    pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
+        self.config.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn dirty_add(&self, n: u64) {
+        self.dirty.fetch_add(n, Relaxed);
+    }
+
+    pub fn mailbox(&self, shard: usize) -> &Arc<Mailbox> {
+        &self.mailboxes.get().expect("mailboxes are set before shards start")[shard]
+    }
+
+    pub fn register_client(&self, info: Arc<ClientInfo>) {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(info.id, info);
+        self.connected_clients.fetch_add(1, Relaxed);
+    }
+
+    pub fn unregister_client(&self, id: u64) {
+        if self.clients.lock().unwrap_or_else(|p| p.into_inner()).remove(&id).is_some() {
+            self.connected_clients.fetch_sub(1, Relaxed);
+        }
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    pub fn requirepass(&self) -> Option<Vec<u8>> {
+        self.requirepass.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A random 40-hex-digit run id, as Redis's getRandomHexChars.
+fn random_hex40() -> String {
+    let mut bytes = [0u8; 20];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_ok();
+    if !ok {
+        let seed = shards::keyspace::wall_clock_ms() as u64 ^ (std::process::id() as u64) << 32;
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (seed.rotate_left(i as u32 * 7) >> 13) as u8;
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

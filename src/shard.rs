@@ -1,0 +1,297 @@
+//! A shard: one thread, one monoio runtime, one engine [`shards::Shard`], its connections, its
+//! mailbox and its cron.
+//!
+//! Invariants:
+//! - [`ShardCore`] is touched only by its shard thread, except while the coordinator holds the
+//!   shard: then the shard thread is parked inside [`Node::hold`] and the coordinator has
+//!   exclusive access until it releases it.
+//! - Nothing borrows the core across an `.await`, so the mailbox task can always take it.
+//! - Cross-thread messages arrive through the [`Mailbox`]: a sender wakes the mailbox task only
+//!   when it is not already notified, and monoio writes the runtime's eventfd only when the
+//!   runtime is parked, so a busy shard receives batches without any wake-up cost.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use atomic_waker::AtomicWaker;
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::command::CommandId;
+use crate::dispatch::{Exec, ShardSet};
+use crate::protocol::parse::Parser;
+use crate::protocol::Reply;
+use crate::server::Server;
+use crate::stats::ShardStats;
+
+/// What the coordinator can reach while it holds a shard.
+pub struct ShardCore {
+    pub engine: shards::Shard,
+    pub stats: ShardStats,
+}
+
+/// A pointer to a held shard's core, sent to the coordinator. Valid until the coordinator sends
+/// the release: the owning thread is blocked and does not touch the core meanwhile.
+pub struct HeldCore(pub *mut ShardCore);
+// SAFETY: the pointer is only dereferenced by the coordinator between the grant and the
+// release, while the owning thread is blocked on the release channel; the channel operations
+// order all accesses (happens-before), and ShardCore owns only Send data.
+unsafe impl Send for HeldCore {}
+
+/// Commands forwarded from another shard, encoded as RESP multibulk, one database per command.
+pub struct ForwardBatch {
+    pub buf: Vec<u8>,
+    pub dbs: Vec<u16>,
+}
+
+/// Replies to a forwarded batch: the encoded replies back to back, and where each one ends.
+#[derive(Default, Debug)]
+pub struct ReplyBatch {
+    pub buf: Vec<u8>,
+    pub ends: Vec<u32>,
+}
+
+pub enum Msg {
+    /// Run forwarded commands and send the replies to shard `from` under `token`.
+    Exec { from: usize, token: u64, resp3: bool, batch: ForwardBatch },
+    /// Replies to a batch this shard sent.
+    Replies { token: u64, replies: ReplyBatch },
+    /// The coordinator asks for exclusive access to the core.
+    Hold,
+    /// Stop accepting and end the runtime.
+    Shutdown,
+}
+
+pub struct Mailbox {
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    notified: AtomicBool,
+    waker: AtomicWaker,
+    pub grant_tx: Sender<HeldCore>,
+    pub grant_rx: Receiver<HeldCore>,
+    pub release_tx: Sender<()>,
+    pub release_rx: Receiver<()>,
+}
+
+impl Default for Mailbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Mailbox {
+    pub fn new() -> Mailbox {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (grant_tx, grant_rx) = crossbeam_channel::bounded(1);
+        let (release_tx, release_rx) = crossbeam_channel::bounded(1);
+        Mailbox { tx, rx, notified: AtomicBool::new(false), waker: AtomicWaker::new(), grant_tx, grant_rx, release_tx, release_rx }
+    }
+
+    /// Queues a message; wakes the receiving mailbox task only if it has not been told yet.
+    pub fn send(&self, msg: Msg) {
+        // An unbounded channel whose receiver lives as long as the Mailbox cannot fail.
+        let _ = self.tx.send(msg);
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            self.waker.wake();
+        }
+    }
+}
+
+/// A reply slot a connection waits on, filled by the mailbox task.
+#[derive(Default)]
+pub struct WaitSlot {
+    pub result: Option<ReplyBatch>,
+    pub waker: Option<Waker>,
+}
+
+/// Per-thread state of a shard.
+pub struct Node {
+    pub id: usize,
+    pub server: Arc<Server>,
+    pub core: RefCell<ShardCore>,
+    waiters: RefCell<std::collections::HashMap<u64, Rc<RefCell<WaitSlot>>>>,
+    next_token: Cell<u64>,
+    pub mailbox: Arc<Mailbox>,
+}
+
+impl Node {
+    pub fn new(id: usize, server: Arc<Server>) -> Node {
+        let databases = server.databases;
+        let mailbox = server.mailbox(id).clone();
+        Node {
+            id,
+            core: RefCell::new(ShardCore { engine: shards::Shard::new(id, databases), stats: ShardStats::new(crate::command::table().len()) }),
+            server,
+            waiters: RefCell::new(std::collections::HashMap::new()),
+            next_token: Cell::new(1),
+            mailbox,
+        }
+    }
+
+    /// Registers a wait slot and returns its token.
+    pub fn new_waiter(&self) -> (u64, Rc<RefCell<WaitSlot>>) {
+        let t = self.next_token.get();
+        self.next_token.set(t + 1);
+        let slot = Rc::new(RefCell::new(WaitSlot::default()));
+        self.waiters.borrow_mut().insert(t, slot.clone());
+        (t, slot)
+    }
+
+    /// Waits until the slot is filled.
+    pub async fn wait(&self, slot: &Rc<RefCell<WaitSlot>>) -> ReplyBatch {
+        poll_fn(|cx| {
+            let mut s = slot.borrow_mut();
+            match s.result.take() {
+                Some(r) => Poll::Ready(r),
+                None => {
+                    s.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// The mailbox task: drains every queued message each time it runs.
+    pub async fn run_mailbox(self: Rc<Self>) {
+        let mb = self.mailbox.clone();
+        poll_fn(|cx| {
+            mb.waker.register(cx.waker());
+            mb.notified.store(false, Ordering::SeqCst);
+            let mut handled = 0;
+            while let Ok(msg) = mb.rx.try_recv() {
+                if !self.handle(msg) {
+                    return Poll::Ready(());
+                }
+                handled += 1;
+                if handled >= 1024 {
+                    // Let connections run; come back on the next turn.
+                    cx.waker().wake_by_ref();
+                    break;
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Handles one message; false on shutdown.
+    fn handle(&self, msg: Msg) -> bool {
+        match msg {
+            Msg::Exec { from, token, resp3, batch } => {
+                let replies = self.exec_forwarded(resp3, &batch);
+                self.server.mailbox(from).send(Msg::Replies { token, replies });
+            }
+            Msg::Replies { token, replies } => {
+                if let Some(slot) = self.waiters.borrow_mut().remove(&token) {
+                    let mut s = slot.borrow_mut();
+                    s.result = Some(replies);
+                    if let Some(w) = s.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+            Msg::Hold => self.hold(),
+            Msg::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Gives the coordinator the core and blocks this thread until it is released.
+    fn hold(&self) {
+        let mut core = self.core.borrow_mut();
+        core.engine.set_now(shards::keyspace::wall_clock_ms());
+        let ptr: *mut ShardCore = &mut *core;
+        if self.mailbox.grant_tx.send(HeldCore(ptr)).is_ok() {
+            // Blocks the runtime on purpose: the coordinator owns the core until it releases.
+            let _ = self.mailbox.release_rx.recv();
+        }
+    }
+
+    /// Runs commands another shard forwarded here, replies encoded in the sender's protocol.
+    fn exec_forwarded(&self, resp3: bool, batch: &ForwardBatch) -> ReplyBatch {
+        let mut core = self.core.borrow_mut();
+        core.engine.set_now(shards::keyspace::wall_clock_ms());
+        let mut reply = Reply::new(resp3);
+        let mut ends = Vec::with_capacity(batch.dbs.len());
+        let mut parser = Parser::new();
+        let mut pos = 0;
+        for &db in &batch.dbs {
+            // The batch was encoded by us from commands that already parsed once.
+            let n = match parser.parse(&batch.buf[pos..], u64::MAX, true) {
+                Ok(Some(n)) => n,
+                _ => break,
+            };
+            let args = parser.args(&batch.buf[pos..pos + n]);
+            pos += n;
+            if let Some((id, spec)) = crate::command::resolve(&args) {
+                if let crate::command::Handler::Data(f) = spec.handler {
+                    let t0 = crate::stats::cycles();
+                    let mut x = Exec { shards: ShardSet::One(&mut core), db: db as usize, reply: &mut reply, server: &self.server, spec, cmd_id: id };
+                    if let Err(e) = f(&mut x, &args) {
+                        reply.error(e.text());
+                    }
+                    let us = crate::stats::cycles_to_us(crate::stats::cycles() - t0);
+                    core.stats.add_usec(id, us);
+                }
+            }
+            ends.push(reply.buf.len() as u32);
+        }
+        ReplyBatch { buf: reply.buf, ends }
+    }
+
+    /// Periodic work (Redis's serverCron/databasesCron): active expiry, incremental rehashing,
+    /// idle client timeouts. Returns how long to sleep before the next run.
+    pub fn cron(&self) -> Duration {
+        let (hz, effort) = {
+            let c = self.server.config();
+            (c.hz.max(1), c.active_expire_effort)
+        };
+        let period = Duration::from_millis(1000 / hz as u64);
+        let mut core = self.core.borrow_mut();
+        core.engine.set_now(shards::keyspace::wall_clock_ms());
+        // Redis gives the slow cycle 25% of a cron period; spend it in short slices so the
+        // shard never stalls for long, and come back sooner while there is backlog.
+        let slice = (period / 4).min(Duration::from_millis(5));
+        let timed_out = core.engine.active_expire_cycle(effort, Instant::now() + slice);
+        core.engine.tables_cron(100);
+        core.stats.sample_ops();
+        drop(core);
+        self.check_client_timeouts();
+        if timed_out {
+            slice * 4
+        } else {
+            period
+        }
+    }
+
+    fn check_client_timeouts(&self) {
+        let timeout = self.server.hot().timeout;
+        if timeout == 0 {
+            return;
+        }
+        let now = shards::keyspace::wall_clock_ms();
+        let clients = self.server.clients.lock().unwrap_or_else(|p| p.into_inner());
+        for c in clients.values().filter(|c| c.shard == self.id) {
+            let idle = now - c.last_interaction_ms.load(Ordering::Relaxed);
+            if idle > (timeout as i64) * 1000 {
+                c.kill.store(true, Ordering::Relaxed);
+                // SAFETY: shutdown on a socket fd the registry entry still owns (the connection
+                // unregisters before closing), waking its pending read.
+                unsafe {
+                    libc::shutdown(c.fd, libc::SHUT_RDWR);
+                }
+            }
+        }
+    }
+
+    /// Records a command's statistics on this shard.
+    pub fn record(&self, id: CommandId, failed: Option<&[u8]>, rejected: bool, us: u64) {
+        let mut core = self.core.borrow_mut();
+        core.stats.record(id, failed, rejected, us);
+    }
+}

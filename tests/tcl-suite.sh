@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Redis's Tcl suite (../shared/tools/redis-suite.sh) against shardis --shards 4, one fresh
+# server per unit. Fails if any test listed in tests/tcl-expected-pass.tsv did not pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUITE=../shared/tools/redis-suite.sh
+if [ ! -x "$SUITE" ] && [ ! -f "$SUITE" ]; then
+    echo "tcl-suite: $SUITE not found (the shared tools sit beside the repository)" >&2
+    exit 1
+fi
+UNITS=${TCL_UNITS:-"unit/type/string unit/type/incr unit/expire unit/keyspace unit/protocol unit/info-command unit/quit unit/scan"}
+PORT=${TCL_PORT:-21379}
+BIN=$(pwd)/target/release/shardis
+[ -x "$BIN" ] || cargo build --release
+RESULTS=$(mktemp -d /tmp/shardis-tcl.XXXXXX)
+set +e
+RS_RESULTS=$RESULTS RS_SERVER_CMD="$BIN --port $PORT --shards 4 --save '' --enable-debug-command yes" \
+    bash "$SUITE" 127.0.0.1 "$PORT" $UNITS | tee "$RESULTS/run.log"
+set -e
+expected=tests/tcl-expected-pass.tsv
+if [ ! -f "$expected" ]; then
+    echo "tcl-suite: no $expected yet; nothing to compare" >&2
+    exit 0
+fi
+missing=$(sort "$expected" | comm -23 - <(sort -u "$RESULTS/passed.tsv") || true)
+if [ -n "$missing" ]; then
+    echo "tcl-suite: these tests passed before and fail now:" >&2
+    echo "$missing" >&2
+    exit 1
+fi
+echo "tcl-suite: every expected test passed ($(wc -l < "$expected") expected, $(wc -l < "$RESULTS/passed.tsv") passed)"
