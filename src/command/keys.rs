@@ -226,7 +226,8 @@ fn move_cmd(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let dst = match arg_i64(&a[2]) {
         Ok(v) if v >= 0 && (v as usize) < x.server.databases => v as usize,
         Ok(_) => return Err(CmdError::Static(e::DB_INDEX_OUT_OF_RANGE)),
-        Err(_) => return Err(CmdError::Static(e::INVALID_DB_INDEX)),
+        // Redis 7.0 reports a non-numeric index with the generic integer error.
+        Err(_) => return Err(CmdError::Static(e::NOT_INTEGER)),
     };
     let src = x.db;
     let moved = x.shard(&a[1]).move_key(src, dst, &a[1])?;
