@@ -148,6 +148,8 @@ pub fn encode_multibulk(buf: &mut Vec<u8>, args: &Args<'_>) {
 }
 
 const READ_CHUNK: usize = 16 * 1024;
+/// Replies accumulated past this are written before the rest of the pipeline is parsed.
+const OUTPUT_FLUSH: usize = 1 << 20;
 
 /// Serves one connection until it closes.
 pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>) {
@@ -166,11 +168,13 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
     let mut reply = Reply::new(false);
     let mut pending = Pending::new(server.nshards);
     loop {
-        // Make room to read big: at least a chunk, or the rest of a large bulk in one go.
+        // Make room to read big. A large bulk grows the buffer by at most doubling per read:
+        // memory follows the bytes that actually arrive, never the length a client claims.
+        let spare = rbuf.capacity() - rbuf.len();
         let want = parser.pending_bulk().map(|b| b + 2).unwrap_or(0).max(READ_CHUNK);
-        if rbuf.capacity() - rbuf.len() < want.min(READ_CHUNK) || (want > READ_CHUNK && rbuf.capacity() - rbuf.len() < want) {
-            let extra = want.min(64 << 20);
-            rbuf.reserve(extra);
+        if spare < want {
+            let grow = (want - spare).min(rbuf.capacity().max(READ_CHUNK));
+            rbuf.reserve(grow);
         }
         let len = rbuf.len();
         let cap = rbuf.capacity();
@@ -238,13 +242,30 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                     if conn.close_after_reply {
                         break;
                     }
+                    // A pipeline of large replies is sent as it goes rather than all at once.
+                    if reply.buf.len() >= OUTPUT_FLUSH && pending.is_empty() {
+                        let out = std::mem::take(&mut reply.buf);
+                        let sent = out.len();
+                        let (res, mut out) = stream.write_all(out).await;
+                        if res.is_err() {
+                            fatal = true;
+                            break;
+                        }
+                        node.core.borrow_mut().stats.net_output_bytes += sent as u64;
+                        out.clear();
+                        reply.buf = out;
+                    }
                 }
             }
         }
         pending.flush(&node, conn.resp3, &mut reply).await;
-        // Keep only the unparsed tail (a partly received command).
+        // Keep only the unparsed tail (a partly received command); give back the room a
+        // large request needed once it has been served.
         if pos > 0 {
             rbuf.drain(..pos);
+        }
+        if rbuf.capacity() > 1 << 20 && rbuf.len() < READ_CHUNK && !parser.in_progress() {
+            rbuf.shrink_to(READ_CHUNK);
         }
         info.qbuf.store(rbuf.len(), Relaxed);
         if rbuf.len() > limit {
