@@ -180,13 +180,14 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
         listeners.push(mine);
     }
 
+    // Before any thread exists, so every thread inherits the mask and only sigwait sees them.
+    block_signals();
     crate::stats::calibrate();
     let server = Arc::new(Server::new(cfg, nshards));
     let _ = server.mailboxes.set((0..nshards).map(|_| Arc::new(Mailbox::new())).collect());
     let coord = crate::coordinator::spawn(server.clone()).map_err(|e| ServerError(format!("coordinator thread: {e}")))?;
     let _ = server.coordinator.set(coord);
 
-    block_signals();
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<&'static str, String>>(nshards);
     let mut handles = Vec::new();
     for (id, mine) in listeners.into_iter().enumerate() {

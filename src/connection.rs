@@ -79,8 +79,9 @@ impl Pending {
         self.places.is_empty()
     }
 
-    fn add(&mut self, shard: usize, db: usize, args: &Args<'_>, at: usize, cmd: CommandId, discard: bool) {
-        let b = self.batches[shard].get_or_insert_with(|| ForwardBatch { buf: Vec::with_capacity(256), dbs: Vec::new() });
+    #[allow(clippy::too_many_arguments)]
+    fn add(&mut self, shard: usize, db: usize, args: &Args<'_>, at: usize, cmd: CommandId, discard: bool, client: &Arc<ClientInfo>) {
+        let b = self.batches[shard].get_or_insert_with(|| ForwardBatch { buf: Vec::with_capacity(256), dbs: Vec::new(), client: client.clone() });
         encode_multibulk(&mut b.buf, args);
         b.dbs.push(db as u16);
         self.places.push(Placeholder { at, shard, cmd, discard });
@@ -168,13 +169,14 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
     let mut reply = Reply::new(false);
     let mut pending = Pending::new(server.nshards);
     loop {
-        // Make room to read big. A large bulk grows the buffer by at most doubling per read:
-        // memory follows the bytes that actually arrive, never the length a client claims.
+        // Make room to read big: a chunk, or the rest of a large bulk, but never more than the
+        // bytes already buffered (the buffer at most doubles per read), so memory follows the
+        // bytes that actually arrive, never the length a client claims.
         let spare = rbuf.capacity() - rbuf.len();
-        let want = parser.pending_bulk().map(|b| b + 2).unwrap_or(0).max(READ_CHUNK);
-        if spare < want {
-            let grow = (want - spare).min(rbuf.capacity().max(READ_CHUNK));
-            rbuf.reserve(grow);
+        let missing = parser.bulk_bytes_missing(rbuf.len()).unwrap_or(0);
+        let target = missing.min(rbuf.len()).max(READ_CHUNK);
+        if spare < target {
+            rbuf.reserve(target);
         }
         let len = rbuf.len();
         let cap = rbuf.capacity();
@@ -228,7 +230,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                         Step::Forward(shard) => {
                             let (id, _) = command::resolve(&args).unwrap_or((0, command::table().specs[0]));
                             let discard = take_discard(&mut conn);
-                            pending.add(shard, conn.db, &args, reply.len(), id, discard);
+                            pending.add(shard, conn.db, &args, reply.len(), id, discard, &conn.info);
                         }
                         Step::Coordinator => {
                             pending.flush(&node, conn.resp3, &mut reply).await;
@@ -407,7 +409,7 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
                 }
             }
             drop(core);
-            maybe_slowlog(node, conn, args, us);
+            crate::command::server::maybe_slowlog(server, spec, args, us, &conn.info);
         }
         Handler::Conn(f) => {
             let mut core = node.core.borrow_mut();
@@ -423,7 +425,7 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
                 }
             }
             drop(core);
-            maybe_slowlog(node, conn, args, us);
+            crate::command::server::maybe_slowlog(server, spec, args, us, &conn.info);
             reply.resp3 = conn.resp3;
         }
     }
@@ -437,19 +439,6 @@ fn discard_since(conn: &mut ConnState, reply: &mut Reply, start: usize) {
     }
 }
 
-fn maybe_slowlog(node: &Node, conn: &ConnState, args: &Args<'_>, us: u64) {
-    let threshold = node.server.hot().slowlog_log_slower_than;
-    if threshold < 0 || (us as i64) < threshold {
-        return;
-    }
-    if let Some((_, spec)) = command::resolve(args) {
-        if spec.has(flag::SKIP_SLOWLOG) {
-            return;
-        }
-    }
-    crate::command::server::slowlog_push(&node.server, args, us, &conn.info);
-}
-
 /// Sends a command to the coordinator and appends its reply.
 async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, reply: &mut Reply) {
     let mut cmd = Vec::new();
@@ -459,7 +448,7 @@ async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, repl
         reply.error("ERR coordinator unavailable");
         return;
     };
-    coord.send(CoordRequest { from: node.id, token, db: conn.db, resp3: conn.resp3, cmd });
+    coord.send(CoordRequest { from: node.id, token, db: conn.db, resp3: conn.resp3, cmd, client: conn.info.clone() });
     let r = node.wait(&slot).await;
     let failed = r.buf.first() == Some(&b'-');
     if let Some((id, _)) = command::resolve(args) {

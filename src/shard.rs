@@ -46,6 +46,8 @@ unsafe impl Send for HeldCore {}
 pub struct ForwardBatch {
     pub buf: Vec<u8>,
     pub dbs: Vec<u16>,
+    /// The client that sent them (for the slow log).
+    pub client: Arc<crate::server::ClientInfo>,
 }
 
 /// Replies to a forwarded batch: the encoded replies back to back, and where each one ends.
@@ -237,6 +239,7 @@ impl Node {
                     }
                     let us = crate::stats::cycles_to_us(crate::stats::cycles() - t0);
                     core.stats.add_usec(id, us);
+                    crate::command::server::maybe_slowlog(&self.server, spec, &args, us, &batch.client);
                 }
             }
             ends.push(reply.buf.len() as u32);

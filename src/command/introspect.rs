@@ -293,7 +293,7 @@ pub static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
         "Get array of specific Redis command documentation",
         "[command-name [command-name ...]]",
     ),
-    row("getkeys", -4, LOADING | STALE, N, L, Conn(command_getkeys), G, "2.8.13", "Extract keys given a full Redis command", "command [arg [arg ...]]"),
+    row("getkeys", -3, LOADING | STALE, N, L, Conn(command_getkeys), G, "2.8.13", "Extract keys given a full Redis command", "command [arg [arg ...]]"),
     row(
         "getkeysandflags",
         -4,

@@ -15,7 +15,8 @@ pub mod keys;
 pub mod server;
 pub mod string;
 
-use std::collections::HashMap;
+// Command names are not attacker-chosen keys of a growing table: a fast fixed hasher is fine.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::sync::OnceLock;
 
 use crate::dispatch::{CmdError, ConnCtx, Exec};
@@ -178,7 +179,7 @@ pub struct CommandTable {
 
 impl CommandTable {
     fn build() -> CommandTable {
-        let mut t = CommandTable { specs: Vec::new(), names: Vec::new(), parents: Vec::new(), by_name: HashMap::new() };
+        let mut t = CommandTable { specs: Vec::new(), names: Vec::new(), parents: Vec::new(), by_name: HashMap::default() };
         for family in [string::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS] {
             for spec in family.iter() {
                 let pid = t.specs.len() as CommandId;

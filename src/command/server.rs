@@ -118,6 +118,16 @@ fn shutdown(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
     crate::boot::exit_now(0);
 }
 
+/// Logs the command if it ran longer than slowlog-log-slower-than (wherever it ran: on the
+/// connection's shard, the owning shard or the coordinator).
+pub fn maybe_slowlog(server: &Server, spec: &CommandSpec, args: &Args<'_>, us: u64, client: &ClientInfo) {
+    let threshold = server.hot().slowlog_log_slower_than;
+    if threshold < 0 || (us as i64) < threshold || spec.has(SKIP_SLOWLOG) {
+        return;
+    }
+    slowlog_push(server, args, us, client);
+}
+
 /// Adds a slow command to the slow log (bounded by slowlog-max-len), Redis's formatting:
 /// at most 32 arguments, each at most 128 bytes.
 pub fn slowlog_push(server: &Server, args: &Args<'_>, us: u64, client: &ClientInfo) {

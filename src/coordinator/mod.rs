@@ -30,6 +30,8 @@ pub struct CoordRequest {
     pub resp3: bool,
     /// The command, RESP multibulk encoded.
     pub cmd: Vec<u8>,
+    /// The client that sent it (for the slow log).
+    pub client: Arc<crate::server::ClientInfo>,
 }
 
 #[derive(Clone)]
@@ -126,6 +128,7 @@ fn execute(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest
                     // SAFETY: held, and no other reference to it is alive here.
                     unsafe { (*c).stats.add_usec(id, us) };
                 }
+                crate::command::server::maybe_slowlog(server, spec, &args, us, &req.client);
             }
         }
     }

@@ -121,6 +121,12 @@ impl Parser {
         self.pending_bulk
     }
 
+    /// Bytes still missing to complete the bulk in progress, given `buffered` bytes from the
+    /// start of the command; None when no bulk is in progress.
+    pub fn bulk_bytes_missing(&self, buffered: usize) -> Option<usize> {
+        self.pending_bulk.map(|len| (self.next + len + 2).saturating_sub(buffered))
+    }
+
     /// Tries to parse one command starting at `buf[0]`. `Ok(Some(n))`: a command of `n` bytes
     /// is complete, read it with [`Parser::args`]; `Ok(Some(n))` with zero arguments is an empty
     /// command to skip. `Ok(None)`: more bytes are needed (the progress is kept).
