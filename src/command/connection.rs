@@ -198,7 +198,8 @@ fn client_setinfo(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// One CLIENT LIST line, Redis 7.0's fields in Redis's order.
+/// One CLIENT LIST line: Redis 7.0's fields in Redis's order, then 7.2's lib-name/lib-ver, then
+/// `shard=`, the shard thread serving the connection (extra fields go last, as Redis adds them).
 pub fn client_line(info: &ClientInfo, now_ms: i64, this_shard_cmd: Option<&str>) -> String {
     let name = String::from_utf8_lossy(&info.name.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
     let lib_name = String::from_utf8_lossy(&info.lib_name.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
@@ -211,7 +212,7 @@ pub fn client_line(info: &ClientInfo, now_ms: i64, this_shard_cmd: Option<&str>)
     };
     let qbuf = info.qbuf.load(Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} shard={}",
         info.id,
         info.addr,
         info.laddr,
@@ -228,6 +229,7 @@ pub fn client_line(info: &ClientInfo, now_ms: i64, this_shard_cmd: Option<&str>)
         info.resp.load(Relaxed),
         lib_name,
         lib_ver,
+        info.shard,
     )
 }
 
