@@ -7,6 +7,7 @@
 pub mod dict;
 pub mod glob;
 pub mod keyspace;
+pub mod longdouble;
 pub mod ops;
 pub mod route;
 pub mod value;

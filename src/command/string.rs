@@ -207,9 +207,10 @@ fn decrby(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 }
 
 fn incrbyfloat(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
-    let d = shards::value::parse_f64_strict(&a[2]).ok_or(CmdError::Static(e::NOT_FLOAT))?;
     let db = x.db;
-    let v = x.shard(&a[1]).incr_by_float(db, &a[1], d)?;
+    // The increment goes to the op unparsed: Redis checks the key's type before it parses the
+    // increment, so `INCRBYFLOAT <list> abc` is WRONGTYPE, not "not a valid float".
+    let v = x.shard(&a[1]).incr_by_float(db, &a[1], &a[2])?;
     x.reply.bulk(&v);
     Ok(())
 }

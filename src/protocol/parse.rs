@@ -415,6 +415,54 @@ mod tests {
         assert_eq!(p.parse(b"*20\r\n", 100, false), Err(ParseError::UnauthenticatedMultibulkLength));
     }
 
+    /// Client input never panics the parser: random and mutated requests, fed whole and in
+    /// random splits, end in a command, an incomplete state or a protocol error.
+    #[test]
+    fn random_input_never_panics() {
+        let mut seed: u64 = 0x5EED_1234_ABCD_0001;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let valid = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\nPING \"a\\x41\"\r\n".to_vec();
+        let alphabet = b"*$\r\n-0123456789abc \"'\\x";
+        for round in 0..20_000 {
+            let mut input = valid.clone();
+            for _ in 0..(rand() % 6) {
+                let pos = (rand() as usize) % input.len();
+                match rand() % 3 {
+                    0 => input[pos] = alphabet[(rand() as usize) % alphabet.len()],
+                    1 => input.insert(pos, alphabet[(rand() as usize) % alphabet.len()]),
+                    _ => {
+                        input.remove(pos);
+                        if input.is_empty() {
+                            input.push(b'*');
+                        }
+                    }
+                }
+            }
+            if round % 7 == 0 {
+                input = (0..(rand() % 64)).map(|_| alphabet[(rand() as usize) % alphabet.len()]).collect();
+            }
+            let mut p = Parser::new();
+            let mut pos = 0;
+            let mut end = if input.is_empty() { 0 } else { 1 + (rand() as usize) % input.len() };
+            loop {
+                match p.parse(&input[pos..end], 1 << 20, round % 2 == 0) {
+                    Ok(Some(n)) => {
+                        let a = p.args(&input[pos..pos + n]);
+                        let _ = a.iter().map(|x| x.len()).sum::<usize>();
+                        pos += n;
+                    }
+                    Ok(None) if end < input.len() => end = input.len(),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    }
+
     #[test]
     fn empty_multibulk_is_skipped() {
         let cmds = parse_all(b"*0\r\n*1\r\n$4\r\nPING\r\n").unwrap();

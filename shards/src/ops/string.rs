@@ -2,7 +2,8 @@
 
 use super::Ttl;
 use crate::keyspace::Shard;
-use crate::value::{format_f64_human, parse_f64_strict, StrValue, Value};
+use crate::longdouble::{self, FloatError};
+use crate::value::{StrValue, Value};
 use crate::{OpError, OpResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,17 +102,19 @@ impl Shard {
         }
     }
 
-    /// INCRBYFLOAT. Returns the new value as the text stored (and replied).
-    pub fn incr_by_float(&mut self, db: usize, key: &[u8], delta: f64) -> OpResult<Vec<u8>> {
-        let cur = match self.get_str(db, key)? {
-            Some(v) => v.with_bytes(parse_f64_strict).ok_or(OpError::NotFloat)?,
-            None => 0.0,
+    /// INCRBYFLOAT, computed in Redis's x87 long double (see [`longdouble`]); a missing key counts
+    /// as "0". Returns the result text, which is what is stored (keeping the TTL) and replied.
+    /// As in Redis's incrbyfloatCommand, the type is checked first, then the stored value is
+    /// parsed, then the increment: WRONGTYPE wins over a bad increment.
+    pub fn incr_by_float(&mut self, db: usize, key: &[u8], incr: &[u8]) -> OpResult<Vec<u8>> {
+        let sum = match self.get_str(db, key)? {
+            Some(v) => v.with_bytes(|current| longdouble::incr_by_float(current, incr)),
+            None => longdouble::incr_by_float(b"0", incr),
         };
-        let new = cur + delta;
-        if new.is_nan() || new.is_infinite() {
-            return Err(OpError::IncrNanOrInf);
-        }
-        let text = format_f64_human(new).into_bytes();
+        let text = sum.map_err(|e| match e {
+            FloatError::NotFloat => OpError::NotFloat,
+            FloatError::NanOrInf => OpError::IncrNanOrInf,
+        })?;
         self.store(db, key, Value::Str(StrValue::from_bytes(&text)), None, true);
         Ok(text)
     }
@@ -320,8 +323,33 @@ mod tests {
         assert_eq!(s.incr_by(0, b"x", 1), Err(OpError::NotInteger));
         s.set(0, b"m", b"9223372036854775807", SetCond::Always, Ttl::Clear, false).unwrap();
         assert_eq!(s.incr_by(0, b"m", 1), Err(OpError::Overflow));
-        assert_eq!(s.incr_by_float(0, b"f", 10.5).unwrap(), b"10.5");
-        assert_eq!(s.incr_by_float(0, b"f", 0.1).unwrap(), b"10.6");
+    }
+
+    /// Mirrors Redis's "INCRBYFLOAT against non existing key", "... against key originally set
+    /// with SET", "... over 32bit value", "... fails against key with spaces" and "... does not
+    /// allow NaN or Infinity" (unit/type/incr.tcl); replies checked against redis-server 7.0.15.
+    #[test]
+    fn incrbyfloat_rules() {
+        let mut s = shard();
+        assert_eq!(s.incr_by_float(0, b"f", b"10.5").unwrap(), b"10.5");
+        assert_eq!(s.incr_by_float(0, b"f", b"0.1").unwrap(), b"10.6");
+        assert_eq!(s.get_str(0, b"f").unwrap().unwrap().to_vec(), b"10.6");
+        // The long double noise Redis shows, and "-0.1" where f64 would say -0.10000000000000009.
+        assert_eq!(s.incr_by_float(0, b"g", b"1000.1").unwrap(), b"1000.09999999999999998");
+        s.set(0, b"n", b"1", SetCond::Always, Ttl::Clear, false).unwrap();
+        assert_eq!(s.incr_by_float(0, b"n", b"-1.1").unwrap(), b"-0.1");
+        s.set(0, b"big", b"17179869184", SetCond::Always, Ttl::Clear, false).unwrap();
+        assert_eq!(s.incr_by_float(0, b"big", b"1.5").unwrap(), b"17179869185.5");
+        s.set(0, b"sp", b" 11", SetCond::Always, Ttl::Clear, false).unwrap();
+        assert_eq!(s.incr_by_float(0, b"sp", b"1"), Err(OpError::NotFloat));
+        assert_eq!(s.get_str(0, b"sp").unwrap().unwrap().to_vec(), b" 11");
+        assert_eq!(s.incr_by_float(0, b"f", b"1x"), Err(OpError::NotFloat));
+        assert_eq!(s.incr_by_float(0, b"f", b"+inf"), Err(OpError::IncrNanOrInf));
+        assert_eq!(s.incr_by_float(0, b"f", b"nan"), Err(OpError::NotFloat));
+        assert_eq!(s.get_str(0, b"f").unwrap().unwrap().to_vec(), b"10.6");
+        // Nothing is created when the increment is refused.
+        assert_eq!(s.incr_by_float(0, b"none", b"abc"), Err(OpError::NotFloat));
+        assert!(!s.exists(0, b"none"));
     }
 
     #[test]
