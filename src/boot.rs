@@ -212,6 +212,7 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
             Err(_) => return Err(ServerError("a shard thread ended during startup".into())),
         }
     }
+    server.used_memory_startup.store(crate::alloc::used_memory(), Relaxed);
     tracing::info!(
         shards = nshards,
         io_driver = server.io_driver.get().copied().unwrap_or("?"),

@@ -195,6 +195,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
             let mut core = node.core.borrow_mut();
             core.engine.set_now(now);
             core.stats.net_input_bytes += n as u64;
+            core.stats.reads_processed += 1;
         }
         let limit = server.hot().client_query_buffer_limit as usize;
         let mut pos = 0;
@@ -281,7 +282,11 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
             if res.is_err() {
                 break;
             }
-            node.core.borrow_mut().stats.net_output_bytes += sent as u64;
+            {
+                let mut core = node.core.borrow_mut();
+                core.stats.net_output_bytes += sent as u64;
+                core.stats.writes_processed += 1;
+            }
             out.clear();
             // Keep a moderate buffer for the next turn; drop huge ones.
             if out.capacity() <= 1 << 20 {

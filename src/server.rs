@@ -78,6 +78,8 @@ pub struct Server {
     pub coordinator: OnceLock<CoordinatorHandle>,
     pub shutdown: AtomicBool,
     pub dirty: AtomicU64,
+    /// used_memory once startup finished (INFO used_memory_startup).
+    pub used_memory_startup: AtomicU64,
     pub lastsave_unix: AtomicI64,
     hot_proto_max_bulk_len: AtomicU64,
     hot_client_query_buffer_limit: AtomicU64,
@@ -109,6 +111,7 @@ impl Server {
             coordinator: OnceLock::new(),
             shutdown: AtomicBool::new(false),
             dirty: AtomicU64::new(0),
+            used_memory_startup: AtomicU64::new(0),
             lastsave_unix: AtomicI64::new(now_ms / 1000),
             hot_proto_max_bulk_len: AtomicU64::new(0),
             hot_client_query_buffer_limit: AtomicU64::new(0),

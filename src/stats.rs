@@ -23,10 +23,16 @@ pub struct ShardStats {
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     pub unknown_commands: u64,
+    /// Successful writes (Redis's dirty counter, INFO rdb_changes_since_last_save).
+    pub dirty: u64,
+    pub reads_processed: u64,
+    pub writes_processed: u64,
     /// Redis's instantaneous_ops_per_sec: a rate sampled by the cron, averaged over 16 samples.
     ops_samples: [u64; 16],
+    in_samples: [u64; 16],
+    out_samples: [u64; 16],
     ops_idx: usize,
-    ops_last: Option<(std::time::Instant, u64)>,
+    ops_last: Option<(std::time::Instant, u64, u64, u64)>,
 }
 
 impl ShardStats {
@@ -39,6 +45,11 @@ impl ShardStats {
             net_input_bytes: 0,
             net_output_bytes: 0,
             unknown_commands: 0,
+            dirty: 0,
+            reads_processed: 0,
+            writes_processed: 0,
+            in_samples: [0; 16],
+            out_samples: [0; 16],
             ops_samples: [0; 16],
             ops_idx: 0,
             ops_last: None,
@@ -48,16 +59,24 @@ impl ShardStats {
     /// Takes one ops/sec sample (called by the shard cron).
     pub fn sample_ops(&mut self) {
         let now = std::time::Instant::now();
-        if let Some((t, n)) = self.ops_last {
+        if let Some((t, n, i, o)) = self.ops_last {
             let ms = now.duration_since(t).as_millis().max(1) as u64;
             self.ops_samples[self.ops_idx] = (self.total_commands_processed.saturating_sub(n)) * 1000 / ms;
+            self.in_samples[self.ops_idx] = (self.net_input_bytes.saturating_sub(i)) * 1000 / ms;
+            self.out_samples[self.ops_idx] = (self.net_output_bytes.saturating_sub(o)) * 1000 / ms;
             self.ops_idx = (self.ops_idx + 1) % self.ops_samples.len();
         }
-        self.ops_last = Some((now, self.total_commands_processed));
+        self.ops_last = Some((now, self.total_commands_processed, self.net_input_bytes, self.net_output_bytes));
     }
 
     pub fn instantaneous_ops(&self) -> u64 {
         self.ops_samples.iter().sum::<u64>() / self.ops_samples.len() as u64
+    }
+
+    /// Input and output bytes per second, averaged over the samples.
+    pub fn instantaneous_io(&self) -> (u64, u64) {
+        let n = self.in_samples.len() as u64;
+        (self.in_samples.iter().sum::<u64>() / n, self.out_samples.iter().sum::<u64>() / n)
     }
 
     /// Records one command: `failed` carries the error reply's text when it failed;
@@ -73,6 +92,8 @@ impl ShardStats {
             self.total_commands_processed += 1;
             if failed.is_some() {
                 s.failed_calls += 1;
+            } else if crate::command::table().specs[id as usize].has(crate::command::flag::WRITE) {
+                self.dirty += 1;
             }
         }
         if let Some(err) = failed {

@@ -65,6 +65,8 @@ pub struct KeyspaceStats {
     pub expired_stale_perc: f64,
     pub expired_time_cap_reached_count: u64,
     pub evicted_keys: u64,
+    /// Time spent in active expiry cycles (INFO expire_cycle_cpu_milliseconds).
+    pub expire_cycle_cpu_us: u64,
 }
 
 pub struct Shard {
@@ -262,6 +264,7 @@ impl Shard {
     /// than `stale_percent` of a sample was expired, until `deadline` (checked every 16 rounds).
     /// Returns true if it stopped because of the time limit.
     pub fn active_expire_cycle(&mut self, effort: u32, deadline: std::time::Instant) -> bool {
+        let started = std::time::Instant::now();
         let effort = effort.clamp(1, 10) as usize - 1;
         // ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP and ACCEPTABLE_STALE, adjusted by effort as Redis does.
         let per_loop = 20 + 20 / 4 * effort;
@@ -332,6 +335,7 @@ impl Shard {
             let current = expired_total as f64 / sampled_total as f64;
             self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95;
         }
+        self.stats.expire_cycle_cpu_us += started.elapsed().as_micros() as u64;
         timed_out
     }
 

@@ -385,7 +385,6 @@ fn flushdb(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 fn flushall(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     flush_mode(a)?;
     x.for_each_core(|c| c.engine.flush_all());
-    x.server.dirty_add(1);
     x.reply.ok();
     Ok(())
 }
