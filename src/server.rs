@@ -89,6 +89,7 @@ pub struct Server {
     /// Bumped on every CONFIG SET so shards can refresh what they cache.
     pub config_generation: AtomicU64,
     pub requirepass: RwLock<Option<Vec<u8>>>,
+    limits: RwLock<shards::types::Limits>,
 }
 
 impl Server {
@@ -120,6 +121,7 @@ impl Server {
             hot_timeout: AtomicU64::new(0),
             config_generation: AtomicU64::new(0),
             requirepass: RwLock::new(None),
+            limits: RwLock::new(shards::types::Limits::default()),
             config: RwLock::new(config),
         };
         s.refresh_hot();
@@ -135,6 +137,16 @@ impl Server {
         self.hot_slowlog_slower_than.store(c.slowlog_log_slower_than, Relaxed);
         self.hot_timeout.store(c.timeout, Relaxed);
         *self.requirepass.write().unwrap_or_else(|p| p.into_inner()) = c.requirepass.clone();
+        *self.limits.write().unwrap_or_else(|p| p.into_inner()) = shards::types::Limits {
+            list_max_listpack_size: c.list_max_listpack_size,
+            hash_max_listpack_entries: c.hash_max_listpack_entries as usize,
+            hash_max_listpack_value: c.hash_max_listpack_value as usize,
+            set_max_intset_entries: c.set_max_intset_entries as usize,
+            set_max_listpack_entries: c.set_max_listpack_entries as usize,
+            set_max_listpack_value: c.set_max_listpack_value as usize,
+            zset_max_listpack_entries: c.zset_max_listpack_entries as usize,
+            zset_max_listpack_value: c.zset_max_listpack_value as usize,
+        };
         self.config_generation.fetch_add(1, Relaxed);
     }
 
@@ -147,6 +159,11 @@ impl Server {
             slowlog_log_slower_than: self.hot_slowlog_slower_than.load(Relaxed),
             timeout: self.hot_timeout.load(Relaxed),
         }
+    }
+
+    /// The collection encoding thresholds (list-max-listpack-size and friends).
+    pub fn limits(&self) -> shards::types::Limits {
+        *self.limits.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {

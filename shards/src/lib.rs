@@ -10,6 +10,7 @@ pub mod keyspace;
 pub mod longdouble;
 pub mod ops;
 pub mod route;
+pub mod types;
 pub mod value;
 
 pub use keyspace::{Db, Entry, Shard};

@@ -18,6 +18,10 @@ pub enum StrValue {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(StrValue),
+    List(crate::types::list::List),
+    Hash(crate::types::hash::Hash),
+    Set(crate::types::set::Set),
+    ZSet(crate::types::zset::ZSet),
 }
 
 impl Value {
@@ -25,6 +29,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -34,6 +42,10 @@ impl Value {
             Value::Str(StrValue::Int(_)) => "int",
             Value::Str(StrValue::Emb(b)) if b.len() <= EMBSTR_LIMIT => "embstr",
             Value::Str(_) => "raw",
+            Value::List(v) => v.encoding_name(),
+            Value::Hash(v) => v.encoding_name(),
+            Value::Set(v) => v.encoding_name(),
+            Value::ZSet(v) => v.encoding_name(),
         }
     }
 
@@ -43,6 +55,10 @@ impl Value {
             Value::Str(StrValue::Int(_)) => 0,
             Value::Str(StrValue::Emb(b)) => b.len(),
             Value::Str(StrValue::Raw(v)) => v.capacity(),
+            Value::List(v) => v.heap_bytes(),
+            Value::Hash(v) => v.heap_bytes(),
+            Value::Set(v) => v.heap_bytes(),
+            Value::ZSet(v) => v.heap_bytes(),
         }
     }
 }

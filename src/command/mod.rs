@@ -10,10 +10,14 @@
 
 pub mod connection;
 pub mod docs;
+pub mod hash;
 pub mod introspect;
 pub mod keys;
+pub mod list;
 pub mod server;
+pub mod set;
 pub mod string;
+pub mod zset;
 
 // Command names are not attacker-chosen keys of a growing table: a fast fixed hasher is fine.
 type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
@@ -180,7 +184,8 @@ pub struct CommandTable {
 impl CommandTable {
     fn build() -> CommandTable {
         let mut t = CommandTable { specs: Vec::new(), names: Vec::new(), parents: Vec::new(), by_name: HashMap::default() };
-        for family in [string::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS] {
+        for family in [string::COMMANDS, list::COMMANDS, hash::COMMANDS, set::COMMANDS, zset::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS]
+        {
             for spec in family.iter() {
                 let pid = t.specs.len() as CommandId;
                 t.push(spec, spec.name.to_string(), None);

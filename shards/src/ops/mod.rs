@@ -1,8 +1,12 @@
 //! Engine operations, one file per Redis command family. Each op takes already-parsed
 //! arguments, works on one shard's keyspace, and returns data for the handler to reply with.
 
+pub mod hash;
 pub mod keys;
+pub mod list;
+pub mod set;
 pub mod string;
+pub mod zset;
 
 /// How a write treats the key's TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

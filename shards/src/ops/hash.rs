@@ -1,0 +1,1 @@
+//! hash operations. (Scaffold: being written.)

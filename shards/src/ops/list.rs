@@ -1,0 +1,1 @@
+//! list operations. (Scaffold: being written.)

@@ -1,0 +1,1 @@
+//! set operations. (Scaffold: being written.)

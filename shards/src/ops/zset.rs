@@ -1,0 +1,1 @@
+//! zset operations. (Scaffold: being written.)

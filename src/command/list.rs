@@ -1,0 +1,5 @@
+//! list commands. (Scaffold: the rows and handlers are being written.)
+
+use super::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

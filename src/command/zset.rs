@@ -1,0 +1,5 @@
+//! zset commands. (Scaffold: the rows and handlers are being written.)
+
+use super::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];
