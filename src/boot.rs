@@ -365,6 +365,8 @@ async fn accept_loop(node: Rc<Node>, listener: monoio::net::TcpListener) {
             lib_name: Default::default(),
             lib_ver: Default::default(),
             kill: false.into(),
+            blocked: false.into(),
+            closed: false.into(),
             qbuf: 0.into(),
             omem: 0.into(),
         });

@@ -17,7 +17,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::command::{self, flag, CommandId, Handler, Route};
-use crate::coordinator::CoordRequest;
+use crate::coordinator::{CoordMsg, CoordRequest};
 use crate::dispatch::{ConnCtx, Exec, ShardSet};
 use crate::protocol::errors as e;
 use crate::protocol::parse::{Args, Parser};
@@ -108,24 +108,40 @@ impl Pending {
         let old = std::mem::take(&mut reply.buf);
         let mut out = Vec::with_capacity(old.len() + results.iter().flatten().map(|r| r.buf.len()).sum::<usize>());
         let mut last = 0;
-        let mut core = node.core.borrow_mut();
-        for p in self.places.drain(..) {
-            out.extend_from_slice(&old[last..p.at]);
-            last = p.at;
-            let Some(r) = results[p.shard].as_ref() else { continue };
-            let (idx, start) = cursors[p.shard];
-            let end = r.ends.get(idx).copied().unwrap_or(r.buf.len() as u32) as usize;
-            let one = &r.buf[start..end];
-            cursors[p.shard] = (idx + 1, end);
-            let failed = one.first() == Some(&b'-');
-            core.stats.record(p.cmd, if failed { Some(error_text(one)) } else { None }, false, 0);
-            if !p.discard {
-                out.extend_from_slice(one);
+        {
+            let mut core = node.core.borrow_mut();
+            for p in self.places.drain(..) {
+                out.extend_from_slice(&old[last..p.at]);
+                last = p.at;
+                let Some(r) = results[p.shard].as_ref() else { continue };
+                let (idx, start) = cursors[p.shard];
+                let end = r.ends.get(idx).copied().unwrap_or(r.buf.len() as u32) as usize;
+                let one = &r.buf[start..end];
+                cursors[p.shard] = (idx + 1, end);
+                let failed = one.first() == Some(&b'-');
+                core.stats.record(p.cmd, if failed { Some(error_text(one)) } else { None }, false, 0);
+                if !p.discard {
+                    out.extend_from_slice(one);
+                }
             }
         }
         out.extend_from_slice(&old[last..]);
         reply.buf = out;
+        let ready: Vec<(usize, Vec<u8>)> = results.iter_mut().flatten().flat_map(|r| std::mem::take(&mut r.ready)).collect();
+        notify_ready(node, ready).await;
     }
+}
+
+/// Reports keys blocked clients wait on and waits until the coordinator has served them, so
+/// the writer's reply (and its next command) comes after the waiters were served, as in Redis.
+async fn notify_ready(node: &Node, keys: Vec<(usize, Vec<u8>)>) {
+    if keys.is_empty() {
+        return;
+    }
+    let Some(coord) = node.server.coordinator.get() else { return };
+    let (token, slot) = node.new_waiter();
+    coord.send_msg(CoordMsg::KeysReady { from: node.id, token, keys });
+    node.wait(&slot).await;
 }
 
 fn error_text(reply: &[u8]) -> &[u8] {
@@ -227,7 +243,13 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                         step = route(&node, &mut conn, &args, &mut reply, &pending);
                     }
                     match step {
-                        Step::Done | Step::Barrier => {}
+                        Step::Done | Step::Barrier => {
+                            let ready = std::mem::take(&mut node.core.borrow_mut().ready_keys);
+                            if !ready.is_empty() {
+                                pending.flush(&node, conn.resp3, &mut reply).await;
+                                notify_ready(&node, ready).await;
+                            }
+                        }
                         Step::Forward(shard) => {
                             let (id, _) = command::resolve(&args).unwrap_or((0, command::table().specs[0]));
                             let discard = take_discard(&mut conn);
@@ -236,7 +258,11 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                         Step::Coordinator => {
                             pending.flush(&node, conn.resp3, &mut reply).await;
                             let start = reply.len();
-                            run_on_coordinator(&node, &conn, &args, &mut reply).await;
+                            if !run_on_coordinator(&node, &conn, &args, &mut reply, &stream).await {
+                                // The client left while blocked.
+                                fatal = true;
+                                break;
+                            }
                             if take_discard(&mut conn) {
                                 reply.buf.truncate(start);
                             }
@@ -358,6 +384,9 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
     }
     conn.info.last_cmd.store(id as u32 + 1, Relaxed);
     let nshards = server.nshards;
+    if spec.has(flag::BLOCKING) {
+        return Step::Coordinator;
+    }
     let target = match spec.route {
         Route::Local => None,
         Route::AllShards => {
@@ -403,11 +432,14 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
         Handler::Data(f) => {
             let mut core = node.core.borrow_mut();
             let t0 = cycles();
-            let mut x = Exec { shards: ShardSet::One(&mut core), db: conn.db, reply, server, spec, cmd_id: id };
+            let mut x = Exec { shards: ShardSet::One(&mut core), db: conn.db, reply, server, spec, cmd_id: id, would_block: false };
             let res = f(&mut x, args);
             let us = cycles_to_us(cycles() - t0);
             match res {
-                Ok(()) => core.stats.record(id, None, false, us),
+                Ok(()) => {
+                    core.stats.record(id, None, false, us);
+                    core.note_written(server, conn.db, spec, args);
+                }
                 Err(err) => {
                     reply.error(err.text());
                     core.stats.record(id, Some(err.text().as_bytes()), false, us);
@@ -444,20 +476,54 @@ fn discard_since(conn: &mut ConnState, reply: &mut Reply, start: usize) {
     }
 }
 
-/// Sends a command to the coordinator and appends its reply.
-async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, reply: &mut Reply) {
+/// Sends a command to the coordinator and appends its reply. A blocking command may wait
+/// long: meanwhile the socket is watched, and if the peer closes, the coordinator is told (so
+/// nothing is ever popped for a client that is gone) and false is returned.
+async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, reply: &mut Reply, stream: &TcpStream) -> bool {
     let mut cmd = Vec::new();
     encode_multibulk(&mut cmd, args);
     let (token, slot) = node.new_waiter();
     let Some(coord) = node.server.coordinator.get() else {
         reply.error("ERR coordinator unavailable");
-        return;
+        return true;
     };
     coord.send(CoordRequest { from: node.id, token, db: conn.db, resp3: conn.resp3, cmd, client: conn.info.clone() });
-    let r = node.wait(&slot).await;
+    let blocking = command::resolve(args).is_some_and(|(_, s)| s.has(flag::BLOCKING));
+    let r = if blocking {
+        let mut watch = true;
+        loop {
+            if !watch {
+                break node.wait(&slot).await;
+            }
+            monoio::select! {
+                r = node.wait(&slot) => break r,
+                _ = stream.readable(false) => {
+                    if peer_closed(stream) {
+                        conn.info.closed.store(true, Relaxed);
+                        coord.send_msg(CoordMsg::ClientGone(conn.id));
+                        return false;
+                    }
+                    // Pipelined data waits for the reply; stop polling for it.
+                    watch = false;
+                }
+            }
+        }
+    } else {
+        node.wait(&slot).await
+    };
     let failed = r.buf.first() == Some(&b'-');
     if let Some((id, _)) = command::resolve(args) {
         node.record(id, if failed { Some(error_text(&r.buf)) } else { None }, false, 0);
     }
     reply.raw(&r.buf);
+    true
+}
+
+/// True if the socket's peer has closed (a zero-byte peek), without consuming data.
+fn peer_closed(stream: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut b = [0u8; 1];
+    // SAFETY: recv with MSG_PEEK into a one-byte buffer we own.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    n == 0 || (n < 0 && !matches!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR)))
 }

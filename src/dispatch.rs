@@ -84,6 +84,8 @@ pub struct Exec<'a> {
     /// The command's spec (for error texts that name it).
     pub spec: &'static CommandSpec,
     pub cmd_id: CommandId,
+    /// Set by a blocking command that found nothing to serve it: the coordinator parks it.
+    pub would_block: bool,
 }
 
 impl<'a> Exec<'a> {

@@ -203,11 +203,12 @@ pub fn render(x: &mut Exec<'_>, requested: &[Vec<u8>]) -> String {
                 let max_out = clients.values().map(|c| c.omem.load(Relaxed)).max().unwrap_or(0);
                 let _ = write!(
                     out,
-                    "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                    "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
                     clients.len(),
                     cfg.maxclients,
                     max_in,
-                    max_out
+                    max_out,
+                    server.blocked_clients.load(Relaxed)
                 );
             }
             "memory" => {

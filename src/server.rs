@@ -41,6 +41,10 @@ pub struct ClientInfo {
     pub lib_name: Mutex<Vec<u8>>,
     pub lib_ver: Mutex<Vec<u8>>,
     pub kill: AtomicBool,
+    /// Parked by the coordinator in a blocking command.
+    pub blocked: AtomicBool,
+    /// The connection saw its peer close (a blocked client is then never served).
+    pub closed: AtomicBool,
     pub qbuf: AtomicUsize,
     pub omem: AtomicUsize,
 }
@@ -90,6 +94,16 @@ pub struct Server {
     pub config_generation: AtomicU64,
     pub requirepass: RwLock<Option<Vec<u8>>>,
     limits: RwLock<shards::types::Limits>,
+    /// Per shard: the (db, key) pairs blocked clients wait on, kept by the coordinator.
+    watched: Vec<WatchedKeys>,
+    pub blocked_clients: AtomicUsize,
+}
+
+/// One shard's watched keys; `count` lets a shard skip the lock when nothing is watched.
+#[derive(Default)]
+struct WatchedKeys {
+    count: AtomicUsize,
+    set: Mutex<std::collections::HashSet<(usize, Vec<u8>)>>,
 }
 
 impl Server {
@@ -122,6 +136,8 @@ impl Server {
             config_generation: AtomicU64::new(0),
             requirepass: RwLock::new(None),
             limits: RwLock::new(shards::types::Limits::default()),
+            watched: (0..nshards).map(|_| WatchedKeys::default()).collect(),
+            blocked_clients: AtomicUsize::new(0),
             config: RwLock::new(config),
         };
         s.refresh_hot();
@@ -159,6 +175,29 @@ impl Server {
             slowlog_log_slower_than: self.hot_slowlog_slower_than.load(Relaxed),
             timeout: self.hot_timeout.load(Relaxed),
         }
+    }
+
+    pub fn watch_key(&self, shard: usize, db: usize, key: &[u8]) {
+        let w = &self.watched[shard];
+        let mut set = w.set.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert((db, key.to_vec()));
+        w.count.store(set.len(), Relaxed);
+    }
+
+    pub fn unwatch_key(&self, shard: usize, db: usize, key: &[u8]) {
+        let w = &self.watched[shard];
+        let mut set = w.set.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&(db, key.to_vec()));
+        w.count.store(set.len(), Relaxed);
+    }
+
+    #[inline]
+    pub fn any_watched(&self, shard: usize) -> bool {
+        self.watched[shard].count.load(Relaxed) > 0
+    }
+
+    pub fn is_watched(&self, shard: usize, db: usize, key: &[u8]) -> bool {
+        self.watched[shard].set.lock().unwrap_or_else(|p| p.into_inner()).contains(&(db, key.to_vec()))
     }
 
     /// The collection encoding thresholds (list-max-listpack-size and friends).

@@ -32,6 +32,28 @@ use crate::stats::ShardStats;
 pub struct ShardCore {
     pub engine: shards::Shard,
     pub stats: ShardStats,
+    /// Keys blocked clients wait on that writes on this shard filled, not yet reported.
+    pub ready_keys: Vec<(usize, Vec<u8>)>,
+}
+
+impl ShardCore {
+    pub fn new(id: usize, databases: usize) -> ShardCore {
+        ShardCore { engine: shards::Shard::new(id, databases), stats: ShardStats::new(crate::command::table().len()), ready_keys: Vec::new() }
+    }
+
+    /// After a successful write: notes the keys blocked clients wait on (cheap when none do).
+    #[inline]
+    pub fn note_written(&mut self, server: &Server, db: usize, spec: &crate::command::CommandSpec, args: &crate::protocol::parse::Args<'_>) {
+        if !server.any_watched(self.engine.id) || !spec.has(crate::command::flag::WRITE) {
+            return;
+        }
+        for p in spec.key_positions(args) {
+            let k = &args[p];
+            if server.is_watched(self.engine.id, db, k) {
+                self.ready_keys.push((db, k.to_vec()));
+            }
+        }
+    }
 }
 
 /// A pointer to a held shard's core, sent to the coordinator. Valid until the coordinator sends
@@ -55,6 +77,9 @@ pub struct ForwardBatch {
 pub struct ReplyBatch {
     pub buf: Vec<u8>,
     pub ends: Vec<u32>,
+    /// Keys blocked clients wait on that these commands filled (the origin reports them to
+    /// the coordinator before replying).
+    pub ready: Vec<(usize, Vec<u8>)>,
 }
 
 pub enum Msg {
@@ -126,7 +151,11 @@ impl Node {
         let mailbox = server.mailbox(id).clone();
         Node {
             id,
-            core: RefCell::new(ShardCore { engine: shards::Shard::new(id, databases), stats: ShardStats::new(crate::command::table().len()) }),
+            core: RefCell::new(ShardCore {
+                engine: shards::Shard::new(id, databases),
+                stats: ShardStats::new(crate::command::table().len()),
+                ready_keys: Vec::new(),
+            }),
             server,
             waiters: RefCell::new(std::collections::HashMap::new()),
             next_token: Cell::new(1),
@@ -233,9 +262,18 @@ impl Node {
             if let Some((id, spec)) = crate::command::resolve(&args) {
                 if let crate::command::Handler::Data(f) = spec.handler {
                     let t0 = crate::stats::cycles();
-                    let mut x = Exec { shards: ShardSet::One(&mut core), db: db as usize, reply: &mut reply, server: &self.server, spec, cmd_id: id };
-                    if let Err(e) = f(&mut x, &args) {
-                        reply.error(e.text());
+                    let mut x = Exec {
+                        shards: ShardSet::One(&mut core),
+                        db: db as usize,
+                        reply: &mut reply,
+                        server: &self.server,
+                        spec,
+                        cmd_id: id,
+                        would_block: false,
+                    };
+                    match f(&mut x, &args) {
+                        Ok(()) => core.note_written(&self.server, db as usize, spec, &args),
+                        Err(e) => reply.error(e.text()),
                     }
                     let us = crate::stats::cycles_to_us(crate::stats::cycles() - t0);
                     core.stats.add_usec(id, us);
@@ -244,7 +282,8 @@ impl Node {
             }
             ends.push(reply.buf.len() as u32);
         }
-        ReplyBatch { buf: reply.buf, ends }
+        let ready = std::mem::take(&mut core.ready_keys);
+        ReplyBatch { buf: reply.buf, ends, ready }
     }
 
     /// Periodic work (Redis's serverCron/databasesCron): active expiry, incremental rehashing,

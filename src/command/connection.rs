@@ -399,6 +399,34 @@ fn client_no_evict(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
     }
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends a blocking command's wait (1 if the client was
+/// blocked). The coordinator, which keeps the waiters, sends the client its reply.
+fn client_unblock(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
+    let id = shards::value::parse_i64_strict(&a[2]).ok_or(CmdError::Static(e::NOT_INTEGER))?;
+    let error = if a.len() == 4 {
+        if a[3].eq_ignore_ascii_case(b"ERROR") {
+            true
+        } else if a[3].eq_ignore_ascii_case(b"TIMEOUT") {
+            false
+        } else {
+            return Err(CmdError::Static("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"));
+        }
+    } else {
+        false
+    };
+    let blocked = {
+        let clients = c.server.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.get(&(id as u64)).is_some_and(|i| i.blocked.load(Relaxed))
+    };
+    if blocked {
+        if let Some(coord) = c.server.coordinator.get() {
+            coord.send_msg(crate::coordinator::CoordMsg::Unblock { client: id as u64, error });
+        }
+    }
+    c.reply.int(blocked as i64);
+    Ok(())
+}
+
 fn client_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
     let lines = [
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -434,6 +462,8 @@ fn client_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
         "    Control the replies sent to the current connection.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
         "SETINFO <LIB-NAME|LIB-VER> <value>",
         "    Set client library name or version.",
         "HELP",
@@ -492,6 +522,18 @@ pub static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "ip:port|[ID client-id] [TYPE NORMAL|MASTER|SLAVE|REPLICA|PUBSUB] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME yes/no]",
     ),
     row("reply", 3, NOSCRIPT | LOADING | STALE, N, L, Conn(client_reply), G, "3.2.0", "Instruct the server whether to reply to commands", "ON|OFF|SKIP"),
+    row(
+        "unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        N,
+        L,
+        Conn(client_unblock),
+        G,
+        "5.0.0",
+        "Unblock a client blocked in a blocking command from a different connection",
+        "client-id [TIMEOUT|ERROR]",
+    ),
     row(
         "no-evict",
         3,

@@ -8,6 +8,7 @@
 //! - [`Handler::Conn`] works on the connection's own state (SELECT, HELLO, CLIENT...) and runs
 //!   on the connection's shard.
 
+pub mod blocking;
 pub mod connection;
 pub mod docs;
 pub mod hash;
@@ -184,8 +185,17 @@ pub struct CommandTable {
 impl CommandTable {
     fn build() -> CommandTable {
         let mut t = CommandTable { specs: Vec::new(), names: Vec::new(), parents: Vec::new(), by_name: HashMap::default() };
-        for family in [string::COMMANDS, list::COMMANDS, hash::COMMANDS, set::COMMANDS, zset::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS]
-        {
+        for family in [
+            string::COMMANDS,
+            list::COMMANDS,
+            blocking::COMMANDS,
+            hash::COMMANDS,
+            set::COMMANDS,
+            zset::COMMANDS,
+            keys::COMMANDS,
+            connection::COMMANDS,
+            server::COMMANDS,
+        ] {
             for spec in family.iter() {
                 let pid = t.specs.len() as CommandId;
                 t.push(spec, spec.name.to_string(), None);

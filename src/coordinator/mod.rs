@@ -1,4 +1,5 @@
-//! The coordinator thread: runs commands that involve several shards atomically.
+//! The coordinator thread: runs commands that involve several shards atomically, and parks
+//! clients blocked on list and sorted-set keys.
 //!
 //! It holds every shard a command involves (each shard's thread parks on a release channel
 //! and hands over its core), runs the command's ordinary handler with all of them in view, then
@@ -9,17 +10,26 @@
 //!
 //! Requests that queue up while a batch runs are taken together: the union of their shards is
 //! held once and the commands run in arrival order, each one complete before the next.
+//!
+//! Blocking commands (BLPOP...) always come here. One that cannot be served at once is parked
+//! in [`blocking::Blocked`]; shards report keys that waiters watch once the write that filled
+//! them has finished (the writer's reply waits for the coordinator's acknowledgement, so the
+//! writer's next command sees the waiter already served, as in Redis); waiters are served first
+//! come, first served, by their command's non-blocking sibling.
+
+pub mod blocking;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::command::{self, Handler, Route};
+use crate::command::{self, flag, Handler, Route};
 use crate::dispatch::{Exec, ShardSet};
 use crate::protocol::parse::Parser;
 use crate::protocol::Reply;
-use crate::server::Server;
+use crate::server::{ClientInfo, Server};
 use crate::shard::{HeldCore, Msg, ReplyBatch, ShardCore};
 
 /// A command sent to the coordinator by the shard of the connection that issued it.
@@ -30,19 +40,42 @@ pub struct CoordRequest {
     pub resp3: bool,
     /// The command, RESP multibulk encoded.
     pub cmd: Vec<u8>,
-    /// The client that sent it (for the slow log).
-    pub client: Arc<crate::server::ClientInfo>,
+    /// The client that sent it (slow log, blocking).
+    pub client: Arc<ClientInfo>,
+}
+
+/// What the coordinator receives.
+pub enum CoordMsg {
+    Run(CoordRequest),
+    /// Keys (db, key) that blocked clients wait on were written; acknowledge to `from` under
+    /// `token` once their waiters have been served.
+    KeysReady {
+        from: usize,
+        token: u64,
+        keys: Vec<(usize, Vec<u8>)>,
+    },
+    /// A blocked client's connection closed.
+    ClientGone(u64),
+    /// CLIENT UNBLOCK: end a client's wait with the timeout reply, or with an error.
+    Unblock {
+        client: u64,
+        error: bool,
+    },
 }
 
 #[derive(Clone)]
 pub struct CoordinatorHandle {
-    tx: Sender<CoordRequest>,
+    tx: Sender<CoordMsg>,
 }
 
 impl CoordinatorHandle {
     pub fn send(&self, req: CoordRequest) {
         // The coordinator lives as long as the process.
-        let _ = self.tx.send(req);
+        let _ = self.tx.send(CoordMsg::Run(req));
+    }
+
+    pub fn send_msg(&self, msg: CoordMsg) {
+        let _ = self.tx.send(msg);
     }
 }
 
@@ -55,41 +88,115 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<CoordinatorHandle> {
     Ok(CoordinatorHandle { tx })
 }
 
-fn run(server: Arc<Server>, rx: Receiver<CoordRequest>) {
-    let n = server.nshards;
-    while let Ok(first) = rx.recv() {
+/// Shards held for one step; released on drop.
+pub struct Held<'s> {
+    server: &'s Server,
+    shards: Vec<usize>,
+    pub cores: Vec<Option<*mut ShardCore>>,
+}
+
+impl<'s> Held<'s> {
+    /// Holds `shards` (sorted, deduplicated) until the value is dropped.
+    pub fn new(server: &'s Server, shards: Vec<usize>) -> Option<Held<'s>> {
+        for &s in &shards {
+            server.mailbox(s).send(Msg::Hold);
+        }
+        let mut cores: Vec<Option<*mut ShardCore>> = (0..server.nshards).map(|_| None).collect();
+        let mut held = Held { server, shards: Vec::new(), cores: Vec::new() };
+        for &s in &shards {
+            let h: HeldCore = server.mailbox(s).grant_rx.recv().ok()?;
+            // Each pointer was granted by its shard thread, which is now blocked until the
+            // release in drop and does not touch its core meanwhile (see shard::Node::hold).
+            cores[s] = Some(h.0);
+            held.shards.push(s);
+        }
+        held.cores = cores;
+        Some(held)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        for &s in &self.shards {
+            let _ = self.server.mailbox(s).release_tx.send(());
+        }
+    }
+}
+
+fn run(server: Arc<Server>, rx: Receiver<CoordMsg>) {
+    let mut blocked = blocking::Blocked::default();
+    loop {
+        let first = match blocked.next_deadline() {
+            Some(deadline) => match rx.recv_deadline(deadline) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => return,
+            },
+        };
+        blocked.expire(&server, Instant::now());
+        let Some(first) = first else { continue };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok(m) => batch.push(m),
                 Err(_) => break,
             }
         }
-        // Which shards the batch needs.
-        let mut needed = BTreeSet::new();
-        for req in &batch {
-            needed.extend(shards_for(&req.cmd, n));
-        }
-        for &s in &needed {
-            server.mailbox(s).send(Msg::Hold);
-        }
-        let mut held: Vec<Option<HeldCore>> = (0..n).map(|_| None).collect();
-        for &s in &needed {
-            match server.mailbox(s).grant_rx.recv() {
-                Ok(h) => held[s] = Some(h),
-                Err(_) => return,
+        // Commands run under one hold of the union of their shards; the other messages are
+        // handled in order around them.
+        let mut runs: Vec<CoordRequest> = Vec::new();
+        for msg in batch {
+            match msg {
+                CoordMsg::Run(req) => runs.push(req),
+                other => {
+                    run_batch(&server, &mut blocked, std::mem::take(&mut runs));
+                    match other {
+                        CoordMsg::KeysReady { from, token, keys } => {
+                            blocked.serve_ready(&server, keys);
+                            server.mailbox(from).send(Msg::Replies { token, replies: ReplyBatch::default() });
+                        }
+                        CoordMsg::ClientGone(id) => blocked.remove_client(&server, id, None),
+                        CoordMsg::Unblock { client, error } => blocked.remove_client(&server, client, Some(error)),
+                        CoordMsg::Run(_) => {}
+                    }
+                }
             }
         }
-        // Each pointer was granted by its shard thread, which is now blocked until the release
-        // below and does not touch its core meanwhile (see shard::Node::hold).
-        let cores: Vec<Option<*mut ShardCore>> = held.iter().map(|h| h.as_ref().map(|h| h.0)).collect();
-        for req in &batch {
-            let replies = execute(&server, &cores, req);
-            server.mailbox(req.from).send(Msg::Replies { token: req.token, replies });
+        run_batch(&server, &mut blocked, runs);
+    }
+}
+
+fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordRequest>) {
+    if batch.is_empty() {
+        return;
+    }
+    let n = server.nshards;
+    let mut needed = BTreeSet::new();
+    for req in &batch {
+        needed.extend(shards_for(&req.cmd, n));
+    }
+    let mut written_keys: Vec<(usize, Vec<u8>)> = Vec::new();
+    {
+        let Some(held) = Held::new(server, needed.into_iter().collect()) else { return };
+        for req in batch {
+            let outcome = execute(server, &held.cores, &req);
+            if outcome.would_block {
+                blocked.park(server, req, &held.cores);
+                continue;
+            }
+            if outcome.wrote {
+                written_keys.extend(outcome.keys.into_iter().map(|k| (req.db, k)));
+            }
+            server.mailbox(req.from).send(Msg::Replies { token: req.token, replies: outcome.replies });
         }
-        for &s in &needed {
-            let _ = server.mailbox(s).release_tx.send(());
-        }
+    }
+    // Writes made here (LMOVE across shards, Z*STORE...) may feed waiters.
+    if !blocked.is_empty() && !written_keys.is_empty() {
+        blocked.serve_ready(server, written_keys);
     }
 }
 
@@ -110,18 +217,33 @@ fn shards_for(cmd: &[u8], n: usize) -> Vec<usize> {
     }
 }
 
-fn execute(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest) -> ReplyBatch {
+/// What running one command on the coordinator produced.
+pub struct Outcome {
+    pub replies: ReplyBatch,
+    pub would_block: bool,
+    pub wrote: bool,
+    pub keys: Vec<Vec<u8>>,
+}
+
+fn execute(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest) -> Outcome {
     let mut reply = Reply::new(req.resp3);
     let mut p = Parser::new();
+    let mut would_block = false;
+    let mut wrote = false;
+    let mut keys = Vec::new();
     let parsed = p.parse(&req.cmd, u64::MAX, true);
     if let Ok(Some(len)) = parsed {
         let args = p.args(&req.cmd[..len]);
         if let Some((id, spec)) = command::resolve(&args) {
             if let Handler::Data(f) = spec.handler {
                 let t0 = crate::stats::cycles();
-                let mut x = Exec { shards: ShardSet::Many(cores), db: req.db, reply: &mut reply, server, spec, cmd_id: id };
-                if let Err(e) = f(&mut x, &args) {
-                    reply.error(e.text());
+                let mut x = Exec { shards: ShardSet::Many(cores), db: req.db, reply: &mut reply, server, spec, cmd_id: id, would_block: false };
+                match f(&mut x, &args) {
+                    Ok(()) => {
+                        would_block = x.would_block;
+                        wrote = spec.has(flag::WRITE) && !would_block;
+                    }
+                    Err(e) => reply.error(e.text()),
                 }
                 let us = crate::stats::cycles_to_us(crate::stats::cycles() - t0);
                 if let Some(&c) = cores.iter().flatten().next() {
@@ -129,12 +251,15 @@ fn execute(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest
                     unsafe { (*c).stats.add_usec(id, us) };
                 }
                 crate::command::server::maybe_slowlog(server, spec, &args, us, &req.client);
+                if wrote {
+                    keys = spec.key_positions(&args).into_iter().map(|i| args[i].to_vec()).collect();
+                }
             }
         }
     }
-    if reply.buf.is_empty() {
+    if reply.buf.is_empty() && !would_block {
         reply.error("ERR internal error: command could not run on the coordinator");
     }
     let end = reply.buf.len() as u32;
-    ReplyBatch { buf: reply.buf, ends: vec![end] }
+    Outcome { replies: ReplyBatch { buf: reply.buf, ends: vec![end], ready: Vec::new() }, would_block, wrote, keys }
 }
