@@ -8,6 +8,7 @@
 //! - [`Handler::Conn`] works on the connection's own state (SELECT, HELLO, CLIENT...) and runs
 //!   on the connection's shard.
 
+pub mod bitmap;
 pub mod blocking;
 pub mod connection;
 pub mod docs;
@@ -187,6 +188,7 @@ impl CommandTable {
         let mut t = CommandTable { specs: Vec::new(), names: Vec::new(), parents: Vec::new(), by_name: HashMap::default() };
         for family in [
             string::COMMANDS,
+            bitmap::COMMANDS,
             list::COMMANDS,
             blocking::COMMANDS,
             hash::COMMANDS,

@@ -226,7 +226,21 @@ fn slowlog_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// Redis 7's enable-debug-command (protected configs): no (default), yes, or local (loopback
+/// clients only).
+fn debug_allowed(c: &ConnCtx<'_>) -> bool {
+    let setting = c.server.config().extra("enable-debug-command").unwrap_or("no").to_ascii_lowercase();
+    match setting.as_str() {
+        "yes" => true,
+        "local" => c.conn.info.addr.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback()),
+        _ => false,
+    }
+}
+
 fn debug(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
+    if !debug_allowed(c) {
+        return Err(CmdError::Static("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));
+    }
     match a[1].to_ascii_lowercase().as_slice() {
         b"sleep" if a.len() == 3 => {
             let secs = shards::value::parse_f64_strict(&a[2]).ok_or(CmdError::Static(e::NOT_FLOAT))?;

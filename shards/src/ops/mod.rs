@@ -1,6 +1,7 @@
 //! Engine operations, one file per Redis command family. Each op takes already-parsed
 //! arguments, works on one shard's keyspace, and returns data for the handler to reply with.
 
+pub mod bitmap;
 pub mod hash;
 pub mod keys;
 pub mod list;
