@@ -18,10 +18,18 @@ pub fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
     }
     match spec.group {
         "string" => cats.push("@string"),
+        "bitmap" => cats.push("@bitmap"),
+        "list" => cats.push("@list"),
+        "hash" => cats.push("@hash"),
+        "set" => cats.push("@set"),
+        "sorted_set" => cats.push("@sortedset"),
         "generic" => cats.push("@keyspace"),
         "connection" => cats.push("@connection"),
         "scripting" => cats.push("@scripting"),
         _ => {}
+    }
+    if spec.has(BLOCKING) {
+        cats.push("@blocking");
     }
     if spec.has(ADMIN) {
         cats.push("@admin");

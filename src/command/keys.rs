@@ -431,6 +431,44 @@ fn object(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// MEMORY USAGE key [SAMPLES n]: the bytes the key costs: its table entry (node, bucket
+/// share), the key bytes and the value's heap allocations. Collections report their own exact
+/// heap size, so SAMPLES (Redis's estimate from sampled elements) is accepted and not needed.
+fn memory_usage(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
+    if a.len() != 3 && !(a.len() == 5 && a[3].eq_ignore_ascii_case(b"SAMPLES")) {
+        return Err(CmdError::syntax());
+    }
+    if a.len() == 5 {
+        arg_i64(&a[4])?;
+    }
+    let db = x.db;
+    let key = &a[2];
+    let Some(bytes) = x.shard(key).peek(db, key).map(|e| e.value.heap_bytes()) else {
+        x.reply.null();
+        return Ok(());
+    };
+    // Node (key box + entry + next pointer) and one bucket pointer.
+    let entry = std::mem::size_of::<shards::Entry>() + 16 + 8 + 8;
+    x.reply.int((entry + key.len() + bytes) as i64);
+    Ok(())
+}
+
+fn memory_help(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
+    let lines = [
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value. Nested values are",
+        "    sampled up to <count> times (default: 5, 0 means sample all).",
+        "HELP",
+        "    Prints this help.",
+    ];
+    x.reply.array_len(lines.len());
+    for l in lines {
+        x.reply.simple(l);
+    }
+    Ok(())
+}
+
 fn object_help(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
     let lines = [
         "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -468,6 +506,11 @@ pub static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
     row("idletime", 3, READONLY, K2, Route::Keys, Data(object), G, "2.2.3", "Get the time since a Redis object was last accessed", "key"),
     row("refcount", 3, READONLY, K2, Route::Keys, Data(object), G, "2.2.3", "Get the number of references to the value of the key", "key"),
     row("help", 2, LOADING | STALE, KeySpec::None, Route::Local, Data(object_help), G, "6.2.0", "Show helpful text about the different subcommands", ""),
+];
+
+pub static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    row("usage", -3, READONLY, K2, Route::Keys, Data(memory_usage), "server", "4.0.0", "Estimate the memory usage of a key", "key [SAMPLES count]"),
+    row("help", 2, LOADING | STALE, KeySpec::None, Route::Local, Data(memory_help), "server", "4.0.0", "Show helpful text about the different subcommands", ""),
 ];
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -573,6 +616,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("flushdb", -1, WRITE, KeySpec::None, Route::AllShards, Data(flushdb), "server", "1.0.0", "Remove all keys from the current database", "[ASYNC|SYNC]"),
     row("flushall", -1, WRITE, KeySpec::None, Route::AllShards, Data(flushall), "server", "1.0.0", "Remove all keys from all databases", "[ASYNC|SYNC]"),
     row("swapdb", 3, WRITE | FAST, KeySpec::None, Route::AllShards, Data(swapdb), "server", "4.0.0", "Swaps two Redis databases", "index1 index2"),
+    CommandSpec {
+        subcommands: MEMORY_SUBCOMMANDS,
+        ..row("memory", -2, 0, KeySpec::None, Route::Local, Data(memory_help), "server", "4.0.0", "A container for memory diagnostics commands", "")
+    },
     CommandSpec {
         subcommands: OBJECT_SUBCOMMANDS,
         ..row("object", -2, 0, KeySpec::None, Route::Local, Data(object_help), G, "2.2.3", "A container for object introspection commands", "")
