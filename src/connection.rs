@@ -45,6 +45,20 @@ pub struct ConnState {
     pub info: Arc<ClientInfo>,
     pub reply_mode: ReplyMode,
     pub close_after_reply: bool,
+    /// Between MULTI and EXEC: the queued commands.
+    pub multi: Option<Multi>,
+}
+
+/// A transaction being queued.
+#[derive(Default)]
+pub struct Multi {
+    /// The queued commands, RESP multibulk encoded back to back.
+    pub queued: Vec<u8>,
+    pub count: usize,
+    /// A queued command was refused (unknown, wrong arity): EXEC will abort.
+    pub failed: bool,
+    /// The database the connection will be in after EXEC (SELECT inside the transaction).
+    pub final_db: Option<usize>,
 }
 
 /// What routing decided for one command.
@@ -52,6 +66,8 @@ enum Step {
     Done,
     /// Forwarded commands must finish before this one runs.
     Barrier,
+    /// EXEC of a queued transaction: run it on the coordinator.
+    Transaction,
     Forward(usize),
     Coordinator,
 }
@@ -179,6 +195,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
         info: info.clone(),
         reply_mode: ReplyMode::On,
         close_after_reply: false,
+        multi: None,
     };
     let mut parser = Parser::new();
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -254,6 +271,16 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                             let (id, _) = command::resolve(&args).unwrap_or((0, command::table().specs[0]));
                             let discard = take_discard(&mut conn);
                             pending.add(shard, conn.db, &args, reply.len(), id, discard, &conn.info);
+                        }
+                        Step::Transaction => {
+                            pending.flush(&node, conn.resp3, &mut reply).await;
+                            let start = reply.len();
+                            if let Some(m) = conn.multi.take() {
+                                run_transaction(&node, &mut conn, m, &mut reply).await;
+                            }
+                            if take_discard(&mut conn) {
+                                reply.buf.truncate(start);
+                            }
                         }
                         Step::Coordinator => {
                             pending.flush(&node, conn.resp3, &mut reply).await;
@@ -359,6 +386,9 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
         let start = reply.len();
         reply.error(&text);
         node.core.borrow_mut().stats.record_error(text.as_bytes());
+        if let Some(m) = conn.multi.as_mut() {
+            m.failed = true;
+        }
         discard_since(conn, reply, start);
         return Step::Done;
     };
@@ -368,6 +398,9 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
         let text = e::wrong_arity(&name);
         reply.error(&text);
         node.record(id, Some(text.as_bytes()), true, 0);
+        if let Some(m) = conn.multi.as_mut() {
+            m.failed = true;
+        }
         discard_since(conn, reply, start);
         return Step::Done;
     }
@@ -376,6 +409,24 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
         node.record(id, Some(e::NOAUTH.as_bytes()), true, 0);
         discard_since(conn, reply, start);
         return Step::Done;
+    }
+    if let Some(m) = conn.multi.as_mut() {
+        match spec.name {
+            "exec" if !m.failed => return Step::Transaction,
+            "exec" | "discard" | "multi" | "quit" | "reset" => {}
+            _ => {
+                if spec.name == "select" {
+                    if let Some(db) = shards::value::parse_i64_strict(&args[1]).filter(|&d| d >= 0 && (d as usize) < server.databases) {
+                        m.final_db = Some(db as usize);
+                    }
+                }
+                encode_multibulk(&mut m.queued, args);
+                m.count += 1;
+                reply.simple("QUEUED");
+                discard_since(conn, reply, start);
+                return Step::Done;
+            }
+        }
     }
     if matches!(spec.handler, Handler::Conn(_)) && !pending.is_empty() {
         // Connection commands may change how later replies are encoded (HELLO) or whether
@@ -476,6 +527,22 @@ fn discard_since(conn: &mut ConnState, reply: &mut Reply, start: usize) {
     }
 }
 
+/// EXEC: the queued commands run on the coordinator as one unit.
+async fn run_transaction(node: &Node, conn: &mut ConnState, m: Multi, reply: &mut Reply) {
+    let (token, slot) = node.new_waiter();
+    let Some(coord) = node.server.coordinator.get() else {
+        reply.error("ERR coordinator unavailable");
+        return;
+    };
+    coord.send(CoordRequest { from: node.id, token, db: conn.db, resp3: conn.resp3, cmd: m.queued, client: conn.info.clone(), multi: Some(m.count) });
+    let r = node.wait(&slot).await;
+    if let Some(db) = m.final_db {
+        conn.db = db;
+        conn.info.db.store(db, Relaxed);
+    }
+    reply.raw(&r.buf);
+}
+
 /// Sends a command to the coordinator and appends its reply. A blocking command may wait
 /// long: meanwhile the socket is watched, and if the peer closes, the coordinator is told (so
 /// nothing is ever popped for a client that is gone) and false is returned.
@@ -487,7 +554,7 @@ async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, repl
         reply.error("ERR coordinator unavailable");
         return true;
     };
-    coord.send(CoordRequest { from: node.id, token, db: conn.db, resp3: conn.resp3, cmd, client: conn.info.clone() });
+    coord.send(CoordRequest { from: node.id, token, db: conn.db, resp3: conn.resp3, cmd, client: conn.info.clone(), multi: None });
     let blocking = command::resolve(args).is_some_and(|(_, s)| s.has(flag::BLOCKING));
     let r = if blocking {
         let mut watch = true;

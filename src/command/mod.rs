@@ -19,6 +19,7 @@ pub mod list;
 pub mod server;
 pub mod set;
 pub mod string;
+pub mod transactions;
 pub mod zset;
 
 // Command names are not attacker-chosen keys of a growing table: a fast fixed hasher is fine.
@@ -196,6 +197,7 @@ impl CommandTable {
             zset::COMMANDS,
             keys::COMMANDS,
             connection::COMMANDS,
+            transactions::COMMANDS,
             server::COMMANDS,
         ] {
             for spec in family.iter() {

@@ -42,6 +42,8 @@ pub struct CoordRequest {
     pub cmd: Vec<u8>,
     /// The client that sent it (slow log, blocking).
     pub client: Arc<ClientInfo>,
+    /// EXEC: `cmd` holds this many queued commands back to back.
+    pub multi: Option<usize>,
 }
 
 /// What the coordinator receives.
@@ -188,10 +190,13 @@ fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordR
                 blocked.park(server, req, &held.cores);
                 continue;
             }
+            let mut replies = outcome.replies;
             if outcome.wrote {
                 written_keys.extend(outcome.keys.into_iter().map(|k| (req.db, k)));
+                // A transaction reports its written keys (with their databases) in `ready`.
+                written_keys.append(&mut replies.ready);
             }
-            server.mailbox(req.from).send(Msg::Replies { token: req.token, replies: outcome.replies });
+            server.mailbox(req.from).send(Msg::Replies { token: req.token, replies });
         }
     }
     // Writes made here (LMOVE across shards, Z*STORE...) may feed waiters.
@@ -203,18 +208,26 @@ fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordR
 /// The shards a command touches: its keys' shards, or all of them.
 fn shards_for(cmd: &[u8], n: usize) -> Vec<usize> {
     let mut p = Parser::new();
-    let Ok(Some(len)) = p.parse(cmd, u64::MAX, true) else { return Vec::new() };
-    let args = p.args(&cmd[..len]);
-    let Some((_, spec)) = command::resolve(&args) else { return Vec::new() };
-    match spec.route {
-        Route::Keys => {
-            let mut v: Vec<usize> = spec.key_positions(&args).iter().map(|&i| shards::route::shard_of(&args[i], n)).collect();
-            v.sort_unstable();
-            v.dedup();
-            v
+    let mut pos = 0;
+    let mut v: Vec<usize> = Vec::new();
+    // One command, or a transaction's queue of them.
+    while let Ok(Some(len)) = p.parse(&cmd[pos..], u64::MAX, true) {
+        let args = p.args(&cmd[pos..pos + len]);
+        pos += len;
+        let Some((_, spec)) = command::resolve(&args) else { continue };
+        match spec.route {
+            Route::Keys => v.extend(spec.key_positions(&args).iter().map(|&i| shards::route::shard_of(&args[i], n))),
+            Route::Local => {}
+            _ => return (0..n).collect(),
         }
-        _ => (0..n).collect(),
     }
+    if v.is_empty() && pos > 0 {
+        // Keyless commands in a transaction still run on a held shard.
+        v.push(0);
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// What running one command on the coordinator produced.
@@ -225,7 +238,66 @@ pub struct Outcome {
     pub keys: Vec<Vec<u8>>,
 }
 
+/// EXEC: runs the queued commands in order with every shard they touch held. Connection
+/// commands that make sense inside a transaction (PING, ECHO, SELECT) are answered here;
+/// blocking commands do not block (Redis's rule inside MULTI).
+fn execute_multi(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest, count: usize) -> Outcome {
+    let mut reply = Reply::new(req.resp3);
+    reply.array_len(count);
+    let mut p = Parser::new();
+    let mut pos = 0;
+    let mut db = req.db;
+    let mut keys = Vec::new();
+    while let Ok(Some(len)) = p.parse(&req.cmd[pos..], u64::MAX, true) {
+        let args = p.args(&req.cmd[pos..pos + len]);
+        pos += len;
+        let Some((id, spec)) = command::resolve(&args) else {
+            reply.error("ERR unknown command");
+            continue;
+        };
+        match spec.handler {
+            Handler::Data(f) => {
+                let mut x = Exec { shards: ShardSet::Many(cores), db, reply: &mut reply, server, spec, cmd_id: id, would_block: false };
+                match f(&mut x, &args) {
+                    Ok(()) if x.would_block => reply.null_array(),
+                    Ok(()) => {
+                        if spec.has(flag::WRITE) {
+                            keys.extend(spec.key_positions(&args).into_iter().map(|i| (db, args[i].to_vec())));
+                        }
+                    }
+                    Err(e) => reply.error(e.text()),
+                }
+                if let Some(&c) = cores.iter().flatten().next() {
+                    // SAFETY: held, and no other reference to it is alive here.
+                    unsafe { (*c).stats.record(id, None, false, 0) };
+                }
+            }
+            Handler::Conn(_) => match spec.name {
+                "ping" if args.len() == 2 => reply.bulk(&args[1]),
+                "ping" => reply.simple("PONG"),
+                "echo" => reply.bulk(&args[1]),
+                "select" => match shards::value::parse_i64_strict(&args[1]) {
+                    Some(d) if d >= 0 && (d as usize) < server.databases => {
+                        db = d as usize;
+                        reply.ok();
+                    }
+                    Some(_) => reply.error(crate::protocol::errors::DB_INDEX_OUT_OF_RANGE),
+                    None => reply.error(crate::protocol::errors::NOT_INTEGER),
+                },
+                _ => reply.error("ERR this connection command is not supported inside MULTI by shardis yet"),
+            },
+        }
+    }
+    let end = reply.buf.len() as u32;
+    let wrote = !keys.is_empty();
+    // Keys written here are reported with their database in `keys` below as "db\0key" pairs.
+    Outcome { replies: ReplyBatch { buf: reply.buf, ends: vec![end], ready: keys }, would_block: false, wrote, keys: Vec::new() }
+}
+
 fn execute(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest) -> Outcome {
+    if let Some(count) = req.multi {
+        return execute_multi(server, cores, req, count);
+    }
     let mut reply = Reply::new(req.resp3);
     let mut p = Parser::new();
     let mut would_block = false;

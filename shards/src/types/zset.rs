@@ -1,13 +1,287 @@
-//! The zset value type. (Scaffold: the representation and its operations are being written.)
+//! The sorted set value: members with f64 scores, ordered by (score, member bytes).
+//!
+//! Two encodings, named as Redis 7.0's OBJECT ENCODING reports them:
+//! - `listpack`: a Vec of (member, score) kept sorted. Used while the set has at most
+//!   zset-max-listpack-entries members of at most zset-max-listpack-value bytes; score lookup is
+//!   a linear scan, as in Redis's listpack.
+//! - `skiplist`: Redis's structure, a skiplist with spans (O(log n) insert, delete, rank and
+//!   rank lookup) plus a [`Dict`] member -> score (O(1) ZSCORE, ZSCAN's cursor guarantees).
+//!
+//! A set is converted to `skiplist` when it outgrows the limits and never back (Redis's rule).
+//! Invariants: no score is NaN; the listpack Vec and the skiplist are sorted by
+//! (score, member) with byte-wise member comparison (Redis's sdscmp); the skiplist and the
+//! dict hold the same members with the same scores.
 
-/// A Redis zset value.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ZSet {}
+use std::cmp::Ordering;
+use std::fmt;
+
+use crate::dict::Dict;
+use crate::types::Limits;
+
+/// Redis's ZSKIPLIST_MAXLEVEL and ZSKIPLIST_P.
+const MAX_LEVEL: usize = 32;
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+
+/// (score, member) order: score first, then member bytes (memcmp, shorter first on a tie).
+#[inline]
+fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
+    match s1.partial_cmp(&s2) {
+        Some(Ordering::Equal) | None => m1.cmp(m2),
+        Some(o) => o,
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Level {
+    next: u32,
+    span: usize,
+}
+
+struct Node {
+    member: Box<[u8]>,
+    score: f64,
+    backward: u32,
+    levels: Vec<Level>,
+}
+
+/// Redis's zskiplist in an arena: node 0 is the header, links are indices.
+pub struct SkipList {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    tail: u32,
+    len: usize,
+    level: usize,
+    rng: u64,
+}
+
+impl SkipList {
+    fn new() -> SkipList {
+        let head = Node { member: Box::default(), score: 0.0, backward: NIL, levels: vec![Level { next: NIL, span: 0 }; MAX_LEVEL] };
+        SkipList { nodes: vec![head], free: Vec::new(), tail: NIL, len: 0, level: 1, rng: 0x2545_F491_4F6C_DD1D }
+    }
+
+    fn random_level(&mut self) -> usize {
+        let mut level = 1;
+        loop {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            // ZSKIPLIST_P = 0.25: two random bits both zero.
+            if self.rng & 3 != 0 || level >= MAX_LEVEL {
+                return level;
+            }
+            level += 1;
+        }
+    }
+
+    #[inline]
+    fn node(&self, i: u32) -> &Node {
+        &self.nodes[i as usize]
+    }
+
+    #[inline]
+    fn node_mut(&mut self, i: u32) -> &mut Node {
+        &mut self.nodes[i as usize]
+    }
+
+    /// zslInsert: the member must not be present.
+    fn insert(&mut self, score: f64, member: Box<[u8]>) {
+        let mut update = [HEAD; MAX_LEVEL];
+        let mut rank = [0usize; MAX_LEVEL];
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
+            loop {
+                let l = self.node(x).levels[i];
+                if l.next != NIL && cmp_entry(self.node(l.next).score, &self.node(l.next).member, score, &member) == Ordering::Less {
+                    rank[i] += l.span;
+                    x = l.next;
+                } else {
+                    break;
+                }
+            }
+            update[i] = x;
+        }
+        let lvl = self.random_level();
+        if lvl > self.level {
+            for i in self.level..lvl {
+                rank[i] = 0;
+                update[i] = HEAD;
+                self.node_mut(HEAD).levels[i].span = self.len;
+            }
+            self.level = lvl;
+        }
+        let node = Node { member, score, backward: NIL, levels: vec![Level { next: NIL, span: 0 }; lvl] };
+        let new = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        for i in 0..lvl {
+            let u = update[i];
+            let ul = self.node(u).levels[i];
+            self.node_mut(new).levels[i] = Level { next: ul.next, span: ul.span - (rank[0] - rank[i]) };
+            self.node_mut(u).levels[i] = Level { next: new, span: (rank[0] - rank[i]) + 1 };
+        }
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(lvl) {
+            self.node_mut(u).levels[i].span += 1;
+        }
+        self.node_mut(new).backward = if update[0] == HEAD { NIL } else { update[0] };
+        let n0 = self.node(new).levels[0].next;
+        if n0 != NIL {
+            self.node_mut(n0).backward = new;
+        } else {
+            self.tail = new;
+        }
+        self.len += 1;
+    }
+
+    /// zslDelete: removes (score, member) if present and returns the member's storage.
+    fn delete(&mut self, score: f64, member: &[u8]) -> Option<Box<[u8]>> {
+        let mut update = [HEAD; MAX_LEVEL];
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            loop {
+                let l = self.node(x).levels[i];
+                if l.next != NIL && cmp_entry(self.node(l.next).score, &self.node(l.next).member, score, member) == Ordering::Less {
+                    x = l.next;
+                } else {
+                    break;
+                }
+            }
+            update[i] = x;
+        }
+        let x = self.node(x).levels[0].next;
+        if x == NIL || self.node(x).score != score || &*self.node(x).member != member {
+            return None;
+        }
+        for (i, &u) in update.iter().enumerate().take(self.level) {
+            if self.node(u).levels[i].next == x {
+                let xl = self.node(x).levels[i];
+                let ul = &mut self.node_mut(u).levels[i];
+                ul.span += xl.span;
+                ul.span -= 1;
+                ul.next = xl.next;
+            } else {
+                self.node_mut(u).levels[i].span -= 1;
+            }
+        }
+        let n0 = self.node(x).levels[0].next;
+        let back = self.node(x).backward;
+        if n0 != NIL {
+            self.node_mut(n0).backward = back;
+        } else {
+            self.tail = back;
+        }
+        while self.level > 1 && self.node(HEAD).levels[self.level - 1].next == NIL {
+            self.level -= 1;
+        }
+        self.len -= 1;
+        let n = self.node_mut(x);
+        n.levels = Vec::new();
+        let m = std::mem::take(&mut n.member);
+        self.free.push(x);
+        Some(m)
+    }
+
+    /// How many leading elements satisfy `pred` (which must hold for a prefix of the order).
+    fn count_while(&self, pred: &impl Fn(f64, &[u8]) -> bool) -> usize {
+        let mut x = HEAD;
+        let mut rank = 0;
+        for i in (0..self.level).rev() {
+            loop {
+                let l = self.node(x).levels[i];
+                if l.next != NIL && pred(self.node(l.next).score, &self.node(l.next).member) {
+                    rank += l.span;
+                    x = l.next;
+                } else {
+                    break;
+                }
+            }
+        }
+        rank
+    }
+
+    /// zslGetElementByRank with a 0-based rank.
+    fn node_at(&self, rank: usize) -> u32 {
+        let target = rank + 1;
+        let mut traversed = 0;
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            loop {
+                let l = self.node(x).levels[i];
+                if l.next != NIL && traversed + l.span <= target {
+                    traversed += l.span;
+                    x = l.next;
+                } else {
+                    break;
+                }
+            }
+            if traversed == target {
+                return x;
+            }
+        }
+        NIL
+    }
+}
+
+/// The full encoding: skiplist for order and rank, dict for member -> score.
+pub struct Sorted {
+    dict: Dict<f64>,
+    list: SkipList,
+    /// Sum of the members' lengths, so memory figures are O(1).
+    member_bytes: usize,
+}
+
+/// A Redis sorted set value (see the module docs for the encodings).
+pub enum ZSet {
+    Listpack(Vec<(Box<[u8]>, f64)>),
+    Skiplist(Box<Sorted>),
+}
+
+/// A score as Redis's listpack keeps it: written as text by d2string, which prints -0 as "0".
+#[inline]
+pub fn listpack_score(s: f64) -> f64 {
+    if s == 0.0 {
+        0.0
+    } else {
+        s
+    }
+}
+
+impl Default for ZSet {
+    fn default() -> ZSet {
+        ZSet::Listpack(Vec::new())
+    }
+}
 
 impl ZSet {
+    /// An empty set in the encoding Redis's createZsetObject / createZsetListpackObject picks.
+    pub fn new(skiplist: bool) -> ZSet {
+        if skiplist {
+            ZSet::Skiplist(Box::new(Sorted { dict: Dict::new(), list: SkipList::new(), member_bytes: 0 }))
+        } else {
+            ZSet::Listpack(Vec::new())
+        }
+    }
+
+    /// The encoding a new set gets for its first member (zaddGenericCommand's rule).
+    pub fn for_first_member(limits: &Limits, member_len: usize) -> ZSet {
+        ZSet::new(limits.zset_max_listpack_entries == 0 || member_len > limits.zset_max_listpack_value)
+    }
+
     /// Elements in the collection.
     pub fn len(&self) -> usize {
-        0
+        match self {
+            ZSet::Listpack(v) => v.len(),
+            ZSet::Skiplist(s) => s.list.len,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -16,11 +290,576 @@ impl ZSet {
 
     /// The name OBJECT ENCODING reports.
     pub fn encoding_name(&self) -> &'static str {
-        "listpack"
+        match self {
+            ZSet::Listpack(_) => "listpack",
+            ZSet::Skiplist(_) => "skiplist",
+        }
     }
 
-    /// Heap bytes held (for memory figures).
+    /// Heap bytes held (for memory figures): an estimate of the allocations.
     pub fn heap_bytes(&self) -> usize {
-        0
+        match self {
+            ZSet::Listpack(v) => v.capacity() * std::mem::size_of::<(Box<[u8]>, f64)>() + v.iter().map(|(m, _)| m.len()).sum::<usize>(),
+            ZSet::Skiplist(s) => {
+                // Nodes (with 1.33 levels on average at p = 0.25) and dict entries, each holding
+                // a copy of the member.
+                let per_node = std::mem::size_of::<Node>() + 2 * std::mem::size_of::<Level>();
+                s.list.nodes.capacity() * per_node + s.dict.overhead_bytes() + s.dict.len() * (32 + 8) + 2 * s.member_bytes
+            }
+        }
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match self {
+            ZSet::Listpack(v) => v.iter().find(|(m, _)| &**m == member).map(|(_, s)| *s),
+            ZSet::Skiplist(s) => s.dict.get(member).copied(),
+        }
+    }
+
+    /// zsetConvert to skiplist (no-op when already converted).
+    pub fn convert_to_skiplist(&mut self) {
+        if let ZSet::Listpack(v) = self {
+            let items = std::mem::take(v);
+            let mut full = Sorted { dict: Dict::new(), list: SkipList::new(), member_bytes: 0 };
+            for (m, s) in items {
+                full.member_bytes += m.len();
+                full.dict.insert(&m, s);
+                full.list.insert(s, m);
+            }
+            *self = ZSet::Skiplist(Box::new(full));
+        }
+    }
+
+    /// Adds a member that is not present, converting first if the listpack would outgrow the
+    /// limits (zsetAdd: length+1 > entries or member longer than value).
+    pub fn insert_new(&mut self, member: &[u8], score: f64, limits: &Limits) {
+        if let ZSet::Listpack(v) = self {
+            if v.len() + 1 > limits.zset_max_listpack_entries || member.len() > limits.zset_max_listpack_value {
+                self.convert_to_skiplist();
+            }
+        }
+        match self {
+            ZSet::Listpack(v) => {
+                let score = listpack_score(score);
+                let at = v.partition_point(|(m, s)| cmp_entry(*s, m, score, member) == Ordering::Less);
+                v.insert(at, (member.into(), score));
+            }
+            ZSet::Skiplist(s) => {
+                s.member_bytes += member.len();
+                s.dict.insert(member, score);
+                s.list.insert(score, member.into());
+            }
+        }
+    }
+
+    /// Moves a present member from score `old` to `new`.
+    pub fn update_score(&mut self, member: &[u8], old: f64, new: f64) {
+        match self {
+            ZSet::Listpack(v) => {
+                if let Some(i) = v.iter().position(|(m, _)| &**m == member) {
+                    let new = listpack_score(new);
+                    let (m, _) = v.remove(i);
+                    let at = v.partition_point(|(pm, s)| cmp_entry(*s, pm, new, &m) == Ordering::Less);
+                    v.insert(at, (m, new));
+                }
+            }
+            ZSet::Skiplist(s) => {
+                if let Some(m) = s.list.delete(old, member) {
+                    s.list.insert(new, m);
+                    if let Some(sc) = s.dict.get_mut(member) {
+                        *sc = new;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes a member; returns its score if it was present.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match self {
+            ZSet::Listpack(v) => {
+                let i = v.iter().position(|(m, _)| &**m == member)?;
+                Some(v.remove(i).1)
+            }
+            ZSet::Skiplist(s) => {
+                let score = s.dict.remove(member)?;
+                s.list.delete(score, member);
+                s.member_bytes -= member.len();
+                Some(score)
+            }
+        }
+    }
+
+    /// How many leading elements (in ascending order) satisfy `pred`; `pred` must be true for
+    /// a prefix of the order. This one primitive gives ranks and the bounds of score and lex
+    /// ranges in O(log n) on the skiplist.
+    pub fn count_while(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
+        match self {
+            ZSet::Listpack(v) => v.partition_point(|(m, s)| pred(*s, m)),
+            ZSet::Skiplist(s) => s.list.count_while(&pred),
+        }
+    }
+
+    /// The 0-based ascending rank of a member.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        match self {
+            ZSet::Listpack(v) => v.iter().position(|(m, _)| &**m == member),
+            ZSet::Skiplist(s) => {
+                let score = *s.dict.get(member)?;
+                Some(s.list.count_while(&|sc, m| cmp_entry(sc, m, score, member) == Ordering::Less))
+            }
+        }
+    }
+
+    /// Visits ascending ranks `lo..hi` (or `hi-1` down to `lo` when `rev`).
+    pub fn for_range(&self, lo: usize, hi: usize, rev: bool, mut f: impl FnMut(&[u8], f64)) {
+        let hi = hi.min(self.len());
+        if lo >= hi {
+            return;
+        }
+        match self {
+            ZSet::Listpack(v) => {
+                if rev {
+                    v[lo..hi].iter().rev().for_each(|(m, s)| f(m, *s));
+                } else {
+                    v[lo..hi].iter().for_each(|(m, s)| f(m, *s));
+                }
+            }
+            ZSet::Skiplist(s) => {
+                let l = &s.list;
+                let mut x = l.node_at(if rev { hi - 1 } else { lo });
+                for _ in lo..hi {
+                    if x == NIL {
+                        break;
+                    }
+                    let n = l.node(x);
+                    f(&n.member, n.score);
+                    x = if rev { n.backward } else { n.levels[0].next };
+                }
+            }
+        }
+    }
+
+    /// Every element in ascending order.
+    pub fn for_each(&self, f: impl FnMut(&[u8], f64)) {
+        self.for_range(0, self.len(), false, f);
+    }
+
+    /// The element at a 0-based ascending rank.
+    pub fn at(&self, rank: usize) -> Option<(&[u8], f64)> {
+        match self {
+            ZSet::Listpack(v) => v.get(rank).map(|(m, s)| (&**m, *s)),
+            ZSet::Skiplist(s) => {
+                let x = s.list.node_at(rank);
+                if x == NIL {
+                    None
+                } else {
+                    let n = s.list.node(x);
+                    Some((&n.member, n.score))
+                }
+            }
+        }
+    }
+
+    /// Removes ascending ranks `lo..hi`; returns how many went.
+    pub fn remove_range(&mut self, lo: usize, hi: usize) -> usize {
+        let hi = hi.min(self.len());
+        if lo >= hi {
+            return 0;
+        }
+        match self {
+            ZSet::Listpack(v) => {
+                v.drain(lo..hi);
+            }
+            ZSet::Skiplist(_) => {
+                let mut victims = Vec::with_capacity(hi - lo);
+                self.for_range(lo, hi, false, |m, s| victims.push((m.to_vec(), s)));
+                if let ZSet::Skiplist(s) = self {
+                    for (m, sc) in victims {
+                        s.list.delete(sc, &m);
+                        s.dict.remove(&m);
+                        s.member_bytes -= m.len();
+                    }
+                }
+            }
+        }
+        hi - lo
+    }
+
+    /// ZSCAN over the dict (skiplist encoding) with Redis's cursor guarantees; the listpack
+    /// encoding returns everything at once with cursor 0, as Redis does.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
+        match self {
+            ZSet::Listpack(v) => {
+                v.iter().for_each(|(m, s)| f(m, *s));
+                0
+            }
+            ZSet::Skiplist(s) => {
+                let mut cursor = cursor;
+                let mut seen = 0usize;
+                let mut budget = count.max(1) * 10;
+                loop {
+                    cursor = s.dict.scan(cursor, |m, sc| {
+                        seen += 1;
+                        f(m, *sc)
+                    });
+                    budget -= 1;
+                    if cursor == 0 || seen >= count || budget == 0 {
+                        return cursor;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Clone for ZSet {
+    fn clone(&self) -> ZSet {
+        match self {
+            ZSet::Listpack(v) => ZSet::Listpack(v.clone()),
+            ZSet::Skiplist(_) => {
+                let mut out = ZSet::new(true);
+                if let ZSet::Skiplist(full) = &mut out {
+                    self.for_each(|m, s| {
+                        full.member_bytes += m.len();
+                        full.dict.insert(m, s);
+                        full.list.insert(s, m.into());
+                    });
+                }
+                out
+            }
+        }
+    }
+}
+
+impl PartialEq for ZSet {
+    fn eq(&self, other: &ZSet) -> bool {
+        if self.len() != other.len() {
+            return false;
+        }
+        let mut a = Vec::with_capacity(self.len());
+        self.for_each(|m, s| a.push((m.to_vec(), s)));
+        let mut i = 0;
+        let mut same = true;
+        other.for_each(|m, s| {
+            same &= a[i].0 == m && a[i].1 == s;
+            i += 1;
+        });
+        same
+    }
+}
+
+impl fmt::Debug for ZSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut l = f.debug_list();
+        self.for_each(|m, s| {
+            l.entry(&(String::from_utf8_lossy(m), s));
+        });
+        l.finish()
+    }
+}
+
+/// One end of a score range (zrangespec): a value and whether it is excluded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreRange {
+    pub min: f64,
+    pub minex: bool,
+    pub max: f64,
+    pub maxex: bool,
+}
+
+impl ScoreRange {
+    /// zslParseRange: "(" makes a bound exclusive; the rest is read by strtod in full.
+    pub fn parse(min: &[u8], max: &[u8]) -> Option<ScoreRange> {
+        let (min, minex) = parse_score_bound(min)?;
+        let (max, maxex) = parse_score_bound(max)?;
+        Some(ScoreRange { min, minex, max, maxex })
+    }
+
+    #[inline]
+    pub fn gte_min(&self, v: f64) -> bool {
+        if self.minex {
+            v > self.min
+        } else {
+            v >= self.min
+        }
+    }
+
+    #[inline]
+    pub fn lte_max(&self, v: f64) -> bool {
+        if self.maxex {
+            v < self.max
+        } else {
+            v <= self.max
+        }
+    }
+
+    /// The ascending ranks `lo..hi` of the elements in range.
+    pub fn ranks(&self, z: &ZSet) -> (usize, usize) {
+        let lo = z.count_while(|s, _| !self.gte_min(s));
+        let hi = z.count_while(|s, _| self.lte_max(s));
+        (lo, hi.max(lo))
+    }
+}
+
+fn parse_score_bound(arg: &[u8]) -> Option<(f64, bool)> {
+    let (text, ex) = match arg.first() {
+        Some(b'(') => (&arg[1..], true),
+        _ => (arg, false),
+    };
+    let v = strtod_whole(text)?;
+    Some((v, ex))
+}
+
+/// strtod over the whole text, as zslParseRange uses it: leading spaces are skipped, an empty
+/// text reads as 0, trailing garbage and NaN are refused, overflow gives +-inf.
+fn strtod_whole(text: &[u8]) -> Option<f64> {
+    let start = text.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(text.len());
+    if start == text.len() {
+        return if text.is_empty() { Some(0.0) } else { None };
+    }
+    let s = std::str::from_utf8(&text[start..]).ok()?;
+    let v: f64 = s.parse().ok().or_else(|| parse_hex_float(s))?;
+    if v.is_nan() {
+        return None;
+    }
+    Some(v)
+}
+
+/// strtod's hexadecimal form ("0x1.8p3"), which Rust's parser does not read.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (neg, rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let rest = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X"))?;
+    let (mant, exp) = match rest.find(['p', 'P']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (ip, fp) = mant.split_once('.').unwrap_or((mant, ""));
+    if ip.is_empty() && fp.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in ip.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in fp.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    if let Some(e) = exp {
+        let e: i32 = e.parse().ok()?;
+        v *= 2f64.powi(e);
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Redis's getDoubleFromObject for scores and weights: the whole text must be a number, no
+/// leading space, no NaN, and no overflow/underflow (strtod's ERANGE is refused).
+pub fn parse_score(text: &[u8]) -> Option<f64> {
+    if text.is_empty() || text[0].is_ascii_whitespace() {
+        return None;
+    }
+    let s = std::str::from_utf8(text).ok()?;
+    let v: f64 = match s.parse() {
+        Ok(v) => v,
+        Err(_) => return parse_hex_float(s).filter(|v| v.is_finite()),
+    };
+    if v.is_nan() {
+        return None;
+    }
+    let lower = s.to_ascii_lowercase();
+    let t = lower.trim_start_matches(['+', '-']);
+    if v.is_infinite() && t != "inf" && t != "infinity" {
+        return None; // ERANGE overflow
+    }
+    if v == 0.0 {
+        // ERANGE underflow: a non-zero mantissa that rounded to zero.
+        let mantissa = t.split('e').next().unwrap_or("");
+        if mantissa.bytes().any(|c| (b'1'..=b'9').contains(&c)) {
+            return None;
+        }
+    }
+    Some(v)
+}
+
+/// One end of a lex range (zlexrangespec).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LexBound {
+    /// "-": before every string.
+    Min,
+    /// "+": after every string.
+    Max,
+    Incl(Vec<u8>),
+    Excl(Vec<u8>),
+}
+
+impl LexBound {
+    /// zslParseLexRangeItem.
+    pub fn parse(arg: &[u8]) -> Option<LexBound> {
+        match arg.first()? {
+            b'+' if arg.len() == 1 => Some(LexBound::Max),
+            b'-' if arg.len() == 1 => Some(LexBound::Min),
+            b'(' => Some(LexBound::Excl(arg[1..].to_vec())),
+            b'[' => Some(LexBound::Incl(arg[1..].to_vec())),
+            _ => None,
+        }
+    }
+
+    /// sdscmplex(value, bound).
+    fn cmp_value(&self, v: &[u8]) -> Ordering {
+        match self {
+            LexBound::Min => Ordering::Greater,
+            LexBound::Max => Ordering::Less,
+            LexBound::Incl(b) | LexBound::Excl(b) => v.cmp(b),
+        }
+    }
+
+    fn exclusive(&self) -> bool {
+        !matches!(self, LexBound::Incl(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LexRange {
+    pub min: LexBound,
+    pub max: LexBound,
+}
+
+impl LexRange {
+    /// zslParseLexRange.
+    pub fn parse(min: &[u8], max: &[u8]) -> Option<LexRange> {
+        Some(LexRange { min: LexBound::parse(min)?, max: LexBound::parse(max)? })
+    }
+
+    pub fn gte_min(&self, v: &[u8]) -> bool {
+        let c = self.min.cmp_value(v);
+        if self.min.exclusive() {
+            c == Ordering::Greater
+        } else {
+            c != Ordering::Less
+        }
+    }
+
+    pub fn lte_max(&self, v: &[u8]) -> bool {
+        let c = self.max.cmp_value(v);
+        if self.max.exclusive() {
+            c == Ordering::Less
+        } else {
+            c != Ordering::Greater
+        }
+    }
+
+    /// The ascending ranks `lo..hi` of the elements in range (members compared as bytes; as
+    /// in Redis this is meaningful when all scores are equal).
+    pub fn ranks(&self, z: &ZSet) -> (usize, usize) {
+        let lo = z.count_while(|_, m| !self.gte_min(m));
+        let hi = z.count_while(|_, m| self.lte_max(m));
+        (lo, hi.max(lo))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(entries: usize) -> Limits {
+        Limits { zset_max_listpack_entries: entries, ..Limits::default() }
+    }
+
+    fn members(z: &ZSet) -> Vec<(String, f64)> {
+        let mut v = Vec::new();
+        z.for_each(|m, s| v.push((String::from_utf8_lossy(m).into_owned(), s)));
+        v
+    }
+
+    #[test]
+    fn skiplist_keeps_order_rank_and_spans() {
+        let l = limits(0);
+        let mut z = ZSet::new(true);
+        let mut model: Vec<(Vec<u8>, f64)> = Vec::new();
+        let mut r: u64 = 7;
+        for i in 0..2000u64 {
+            r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let m = format!("m{}", (r >> 33) % 500).into_bytes();
+            let s = ((r >> 20) % 50) as f64;
+            match z.score(&m) {
+                Some(old) if i % 3 == 0 => {
+                    z.remove(&m);
+                    model.retain(|(mm, _)| *mm != m);
+                    let _ = old;
+                }
+                Some(old) => {
+                    z.update_score(&m, old, s);
+                    model.iter_mut().filter(|(mm, _)| *mm == m).for_each(|e| e.1 = s);
+                }
+                None => {
+                    z.insert_new(&m, s, &l);
+                    model.push((m.clone(), s));
+                }
+            }
+        }
+        model.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
+        assert_eq!(z.len(), model.len());
+        let mut got = Vec::new();
+        z.for_each(|m, s| got.push((m.to_vec(), s)));
+        assert_eq!(got, model);
+        for (i, (m, s)) in model.iter().enumerate() {
+            assert_eq!(z.rank(m), Some(i));
+            assert_eq!(z.at(i), Some((&m[..], *s)));
+        }
+        let mut rev = Vec::new();
+        z.for_range(3, 10, true, |m, _| rev.push(m.to_vec()));
+        let want: Vec<_> = model[3..10].iter().rev().map(|(m, _)| m.clone()).collect();
+        assert_eq!(rev, want);
+        let n = z.len();
+        assert_eq!(z.remove_range(5, 25), 20);
+        assert_eq!(z.len(), n - 20);
+        assert_eq!(z.rank(&model[25].0), Some(5));
+    }
+
+    #[test]
+    fn listpack_converts_past_the_limits() {
+        let l = limits(3);
+        let mut z = ZSet::for_first_member(&l, 1);
+        for (i, m) in ["a", "b", "c"].iter().enumerate() {
+            z.insert_new(m.as_bytes(), i as f64, &l);
+        }
+        assert_eq!(z.encoding_name(), "listpack");
+        z.insert_new(b"d", 0.5, &l);
+        assert_eq!(z.encoding_name(), "skiplist");
+        assert_eq!(members(&z), vec![("a".into(), 0.0), ("d".into(), 0.5), ("b".into(), 1.0), ("c".into(), 2.0)]);
+        let long = vec![b'x'; 65];
+        assert_eq!(ZSet::for_first_member(&Limits::default(), long.len()).encoding_name(), "skiplist");
+    }
+
+    #[test]
+    fn ranges_parse_like_redis() {
+        let r = ScoreRange::parse(b"(1", b"+inf").unwrap();
+        assert!(r.minex && !r.maxex && r.max == f64::INFINITY);
+        assert!(ScoreRange::parse(b"str", b"1").is_none());
+        assert!(ScoreRange::parse(b"nan", b"1").is_none());
+        assert!(LexRange::parse(b"a", b"+").is_none());
+        assert!(LexRange::parse(b"-", b"[b").is_some());
+        assert!(LexRange::parse(b"--", b"+").is_none());
+        assert_eq!(parse_score(b""), None);
+        assert_eq!(parse_score(b" 1"), None);
+        assert_eq!(parse_score(b"1e400"), None);
+        assert_eq!(parse_score(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_score(b"0x10"), Some(16.0));
+        assert_eq!(parse_score(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_score(b"0x"), None);
+        let l = Limits::default();
+        let mut z = ZSet::new(false);
+        for m in ["a", "b", "c", "d"] {
+            z.insert_new(m.as_bytes(), 0.0, &l);
+        }
+        assert_eq!(LexRange::parse(b"(a", b"[c").unwrap().ranks(&z), (1, 3));
+        assert_eq!(LexRange::parse(b"[c", b"(a").unwrap().ranks(&z), (2, 2));
+        assert_eq!(ScoreRange::parse(b"(0", b"1").unwrap().ranks(&z), (4, 4));
     }
 }
