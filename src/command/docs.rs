@@ -840,9 +840,11 @@ mod tests {
         assert!(failures.is_empty(), "rows whose syntax does not round-trip:\n{}", failures.join("\n"));
     }
 
+    /// Prints the tree of every sample, for whoever adds a row with a new shape:
+    /// `cargo test --lib docs_print_trees -- --ignored --nocapture`.
     #[test]
     #[ignore]
-    fn docs_dump() {
+    fn docs_print_trees() {
         fn show(a: &Arg, depth: usize) {
             let flags = [(a.optional, "optional"), (a.multiple, "multiple"), (a.multiple_token, "multiple_token")];
             let flags: Vec<_> = flags.iter().filter(|f| f.0).map(|f| f.1).collect();
