@@ -173,8 +173,22 @@ impl Blocked {
                 }
                 let mut reply = Reply::new(w.req.resp3);
                 let mut x = Exec { shards: ShardSet::Many(&held.cores), db, reply: &mut reply, server, spec, cmd_id, would_block: false };
-                // A key that now holds another type does not serve: the client keeps waiting.
-                let served = matches!(try_attempt(&mut x, at), Ok(true));
+                // Only a key of the type the command pops from serves (Redis checks the type of
+                // a ready key before serving); otherwise the client keeps waiting.
+                let wanted = if at.sibling[0].first() == Some(&b'Z') { "zset" } else { "list" };
+                if x.shard(&key).type_of(db, &key) != wanted {
+                    break;
+                }
+                let served = match try_attempt(&mut x, at) {
+                    Ok(served) => served,
+                    // The pop itself failed (BLMOVE into a key of another type): the client is
+                    // unblocked with the error and the element stays, as in Redis.
+                    Err(e) => {
+                        reply.buf.clear();
+                        reply.error(e.text());
+                        true
+                    }
+                };
                 drop(held);
                 if !served {
                     break;
