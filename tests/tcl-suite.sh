@@ -23,7 +23,7 @@ if [ ! -f "$expected" ]; then
     echo "tcl-suite: no $expected yet; nothing to compare" >&2
     exit 0
 fi
-missing=$(sort "$expected" | comm -23 - <(sort -u "$RESULTS/passed.tsv") || true)
+missing=$(sort -u "$expected" | comm -23 - <(sort -u "$RESULTS/passed.tsv") || true)
 if [ -n "$missing" ]; then
     echo "tcl-suite: these tests passed before and fail now:" >&2
     echo "$missing" >&2
