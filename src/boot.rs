@@ -367,6 +367,7 @@ async fn accept_loop(node: Rc<Node>, listener: monoio::net::TcpListener) {
             kill: false.into(),
             blocked: false.into(),
             closed: false.into(),
+            cas_dirty: false.into(),
             qbuf: 0.into(),
             omem: 0.into(),
         });

@@ -47,6 +47,18 @@ pub struct ConnState {
     pub close_after_reply: bool,
     /// Between MULTI and EXEC: the queued commands.
     pub multi: Option<Multi>,
+    /// Keys this connection WATCHes: (db, key).
+    pub watching: Vec<(usize, Vec<u8>)>,
+}
+
+impl ConnState {
+    /// UNWATCH: forgets every watched key and the "touched" mark.
+    pub fn unwatch(&mut self, server: &crate::server::Server) {
+        for (db, k) in self.watching.drain(..) {
+            server.remove_watcher(shards::route::shard_of(&k, server.nshards), db, &k, self.id);
+        }
+        self.info.cas_dirty.store(false, Relaxed);
+    }
 }
 
 /// A transaction being queued.
@@ -196,6 +208,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
         reply_mode: ReplyMode::On,
         close_after_reply: false,
         multi: None,
+        watching: Vec::new(),
     };
     let mut parser = Parser::new();
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -350,6 +363,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
             break;
         }
     }
+    conn.unwatch(&server);
     server.unregister_client(conn.id);
 }
 
@@ -413,7 +427,7 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
     if let Some(m) = conn.multi.as_mut() {
         match spec.name {
             "exec" if !m.failed => return Step::Transaction,
-            "exec" | "discard" | "multi" | "quit" | "reset" => {}
+            "exec" | "discard" | "multi" | "quit" | "reset" | "watch" => {}
             _ => {
                 if spec.name == "select" {
                     if let Some(db) = shards::value::parse_i64_strict(&args[1]).filter(|&d| d >= 0 && (d as usize) < server.databases) {
@@ -536,6 +550,7 @@ async fn run_transaction(node: &Node, conn: &mut ConnState, m: Multi, reply: &mu
     };
     coord.send(CoordRequest { from: node.id, token, db: conn.db, resp3: conn.resp3, cmd: m.queued, client: conn.info.clone(), multi: Some(m.count) });
     let r = node.wait(&slot).await;
+    conn.unwatch(&node.server);
     if let Some(db) = m.final_db {
         conn.db = db;
         conn.info.db.store(db, Relaxed);

@@ -45,6 +45,8 @@ pub struct ClientInfo {
     pub blocked: AtomicBool,
     /// The connection saw its peer close (a blocked client is then never served).
     pub closed: AtomicBool,
+    /// A key this client WATCHes was written: its next EXEC aborts.
+    pub cas_dirty: AtomicBool,
     pub qbuf: AtomicUsize,
     pub omem: AtomicUsize,
 }
@@ -97,6 +99,17 @@ pub struct Server {
     /// Per shard: the (db, key) pairs blocked clients wait on, kept by the coordinator.
     watched: Vec<WatchedKeys>,
     pub blocked_clients: AtomicUsize,
+    /// Per shard: WATCHed (db, key) -> the ids of the clients watching it.
+    watchers: Vec<Watchers>,
+}
+
+/// (db, key) -> ids of the clients watching it.
+type WatcherMap = std::collections::HashMap<(usize, Vec<u8>), Vec<u64>>;
+
+#[derive(Default)]
+struct Watchers {
+    count: AtomicUsize,
+    map: Mutex<WatcherMap>,
 }
 
 /// One shard's watched keys; `count` lets a shard skip the lock when nothing is watched.
@@ -137,6 +150,7 @@ impl Server {
             requirepass: RwLock::new(None),
             limits: RwLock::new(shards::types::Limits::default()),
             watched: (0..nshards).map(|_| WatchedKeys::default()).collect(),
+            watchers: (0..nshards).map(|_| Watchers::default()).collect(),
             blocked_clients: AtomicUsize::new(0),
             config: RwLock::new(config),
         };
@@ -193,7 +207,56 @@ impl Server {
 
     #[inline]
     pub fn any_watched(&self, shard: usize) -> bool {
-        self.watched[shard].count.load(Relaxed) > 0
+        self.watched[shard].count.load(Relaxed) > 0 || self.watchers[shard].count.load(Relaxed) > 0
+    }
+
+    /// WATCH: `client` watches (db, key) on `shard`.
+    pub fn add_watcher(&self, shard: usize, db: usize, key: &[u8], client: u64) {
+        let w = &self.watchers[shard];
+        let mut map = w.map.lock().unwrap_or_else(|p| p.into_inner());
+        let v = map.entry((db, key.to_vec())).or_default();
+        if !v.contains(&client) {
+            v.push(client);
+        }
+        w.count.store(map.len(), Relaxed);
+    }
+
+    pub fn remove_watcher(&self, shard: usize, db: usize, key: &[u8], client: u64) {
+        let w = &self.watchers[shard];
+        let mut map = w.map.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = (db, key.to_vec());
+        if let Some(v) = map.get_mut(&slot) {
+            v.retain(|&c| c != client);
+            if v.is_empty() {
+                map.remove(&slot);
+            }
+        }
+        w.count.store(map.len(), Relaxed);
+    }
+
+    /// A write to (db, key) on `shard`: every client watching it will see its EXEC abort.
+    /// `key` None touches every watched key of the database (FLUSHDB, FLUSHALL, SWAPDB).
+    pub fn touch_watched(&self, shard: usize, db: Option<usize>, key: Option<&[u8]>) {
+        let w = &self.watchers[shard];
+        if w.count.load(Relaxed) == 0 {
+            return;
+        }
+        let ids: Vec<u64> = {
+            let map = w.map.lock().unwrap_or_else(|p| p.into_inner());
+            match key {
+                Some(k) => map.get(&(db.unwrap_or(0), k.to_vec())).cloned().unwrap_or_default(),
+                None => map.iter().filter(|((d, _), _)| db.is_none_or(|x| x == *d)).flat_map(|(_, v)| v.iter().copied()).collect(),
+            }
+        };
+        if ids.is_empty() {
+            return;
+        }
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            if let Some(c) = clients.get(&id) {
+                c.cas_dirty.store(true, Relaxed);
+            }
+        }
     }
 
     pub fn is_watched(&self, shard: usize, db: usize, key: &[u8]) -> bool {

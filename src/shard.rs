@@ -49,6 +49,7 @@ impl ShardCore {
         }
         for p in spec.key_positions(args) {
             let k = &args[p];
+            server.touch_watched(self.engine.id, Some(db), Some(k));
             if server.is_watched(self.engine.id, db, k) {
                 self.ready_keys.push((db, k.to_vec()));
             }

@@ -147,6 +147,7 @@ fn reset(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
     c.conn.info.resp.store(2, Relaxed);
     c.conn.reply_mode = ReplyMode::On;
     c.conn.multi = None;
+    c.conn.unwatch(c.server);
     c.conn.authenticated = c.server.requirepass().is_none();
     c.conn.info.name.lock().unwrap_or_else(|p| p.into_inner()).clear();
     c.reply.simple("RESET");

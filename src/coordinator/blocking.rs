@@ -59,6 +59,23 @@ impl Blocked {
         self.waiters.is_empty()
     }
 
+    /// True if `req` is a blocking command and another client already waits on one of its keys.
+    pub fn has_waiters_for(&self, req: &CoordRequest) -> bool {
+        if self.by_key.is_empty() {
+            return false;
+        }
+        let args = decode(&req.cmd);
+        let owned = Args::from_owned(&args);
+        let Some((_, spec)) = command::resolve(&owned) else { return false };
+        if !spec.has(crate::command::flag::BLOCKING) {
+            return false;
+        }
+        match plan(&owned) {
+            Ok((bs, _)) => bs.keys.iter().any(|k| self.by_key.contains_key(&(req.db, k.clone()))),
+            Err(_) => false,
+        }
+    }
+
     pub fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.iter().next().map(|(t, _)| *t)
     }

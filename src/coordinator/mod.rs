@@ -185,12 +185,20 @@ fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordR
     {
         let Some(held) = Held::new(server, needed.into_iter().collect()) else { return };
         for req in batch {
+            // First come, first served: a blocking command on a key others already wait on
+            // queues behind them even if a push has just filled the key (its notification is
+            // on its way and will serve the earlier waiters first).
+            if req.multi.is_none() && blocked.has_waiters_for(&req) {
+                blocked.park(server, req, &held.cores);
+                continue;
+            }
             let outcome = execute(server, &held.cores, &req);
             if outcome.would_block {
                 blocked.park(server, req, &held.cores);
                 continue;
             }
             let mut replies = outcome.replies;
+            touch_watchers(server, &req, &outcome.keys, &replies.ready, outcome.wrote);
             if outcome.wrote {
                 written_keys.extend(outcome.keys.into_iter().map(|k| (req.db, k)));
                 // A transaction reports its written keys (with their databases) in `ready`.
@@ -202,6 +210,26 @@ fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordR
     // Writes made here (LMOVE across shards, Z*STORE...) may feed waiters.
     if !blocked.is_empty() && !written_keys.is_empty() {
         blocked.serve_ready(server, written_keys);
+    }
+}
+
+/// WATCHed keys this request wrote abort their watchers' next EXEC. A write with no key
+/// (FLUSHALL, FLUSHDB, SWAPDB) touches every watched key.
+fn touch_watchers(server: &Server, req: &CoordRequest, keys: &[Vec<u8>], multi_keys: &[(usize, Vec<u8>)], wrote: bool) {
+    if !wrote {
+        return;
+    }
+    let n = server.nshards;
+    for k in keys {
+        server.touch_watched(shards::route::shard_of(k, n), Some(req.db), Some(k));
+    }
+    for (db, k) in multi_keys {
+        server.touch_watched(shards::route::shard_of(k, n), Some(*db), Some(k));
+    }
+    if keys.is_empty() && multi_keys.is_empty() {
+        for s in 0..n {
+            server.touch_watched(s, None, None);
+        }
     }
 }
 
@@ -243,6 +271,12 @@ pub struct Outcome {
 /// blocking commands do not block (Redis's rule inside MULTI).
 fn execute_multi(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest, count: usize) -> Outcome {
     let mut reply = Reply::new(req.resp3);
+    // WATCH: checked here, with the shards held, so no write can come between check and run.
+    if req.client.cas_dirty.load(std::sync::atomic::Ordering::Relaxed) {
+        reply.null_array();
+        let end = reply.buf.len() as u32;
+        return Outcome { replies: ReplyBatch { buf: reply.buf, ends: vec![end], ready: Vec::new() }, would_block: false, wrote: false, keys: Vec::new() };
+    }
     reply.array_len(count);
     let mut p = Parser::new();
     let mut pos = 0;
