@@ -471,10 +471,7 @@ fn client_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
         "HELP",
         "    Prints this help.",
     ];
-    c.reply.array_len(lines.len());
-    for l in lines {
-        c.reply.simple(l);
-    }
+    c.reply.help(&lines);
     Ok(())
 }
 

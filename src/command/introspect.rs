@@ -264,10 +264,7 @@ fn command_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
         "HELP",
         "    Prints this help.",
     ];
-    c.reply.array_len(lines.len());
-    for l in lines {
-        c.reply.simple(l);
-    }
+    c.reply.help(&lines);
     Ok(())
 }
 

@@ -462,10 +462,7 @@ fn memory_help(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
         "HELP",
         "    Prints this help.",
     ];
-    x.reply.array_len(lines.len());
-    for l in lines {
-        x.reply.simple(l);
-    }
+    x.reply.help(&lines);
     Ok(())
 }
 
@@ -487,10 +484,7 @@ fn object_help(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
         "HELP",
         "    Prints this help.",
     ];
-    x.reply.array_len(lines.len());
-    for l in lines {
-        x.reply.simple(l);
-    }
+    x.reply.help(&lines);
     Ok(())
 }
 

@@ -7,7 +7,6 @@ use super::{arg_i64, row, CmdResult, CommandSpec, Handler::Conn, Handler::Data, 
 use crate::dispatch::{CmdError, ConnCtx, Exec};
 use crate::protocol::errors as e;
 use crate::protocol::parse::Args;
-use crate::protocol::Reply;
 use crate::server::{ClientInfo, Server, SlowlogEntry};
 
 fn info(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
@@ -60,30 +59,20 @@ fn config_resetstat(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
-fn help_lines(reply: &mut Reply, lines: &[&str]) {
-    reply.array_len(lines.len());
-    for l in lines {
-        reply.simple(l);
-    }
-}
-
 fn config_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
-    help_lines(
-        c.reply,
-        &[
-            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "GET <pattern>",
-            "    Return parameters matching the glob-like <pattern> and their values.",
-            "SET <directive> <value>",
-            "    Set the configuration <directive> to <value>.",
-            "RESETSTAT",
-            "    Reset statistics reported by the INFO command.",
-            "REWRITE",
-            "    Rewrite the configuration file.",
-            "HELP",
-            "    Prints this help.",
-        ],
-    );
+    c.reply.help(&[
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
+        "HELP",
+        "    Prints this help.",
+    ]);
     Ok(())
 }
 
@@ -206,23 +195,20 @@ fn slowlog_reset(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
 }
 
 fn slowlog_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
-    help_lines(
-        c.reply,
-        &[
-            "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "GET [<count>]",
-            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
-            "    Entries are made of:",
-            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
-            "    client name",
-            "LEN",
-            "    Return the length of the slowlog.",
-            "RESET",
-            "    Reset the slowlog.",
-            "HELP",
-            "    Prints this help.",
-        ],
-    );
+    c.reply.help(&[
+        "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET [<count>]",
+        "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+        "    Entries are made of:",
+        "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+        "    client name",
+        "LEN",
+        "    Return the length of the slowlog.",
+        "RESET",
+        "    Reset the slowlog.",
+        "HELP",
+        "    Prints this help.",
+    ]);
     Ok(())
 }
 
@@ -251,16 +237,13 @@ fn debug(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
         b"set-active-expire" if a.len() == 3 => {
             c.reply.ok();
         }
-        b"help" => help_lines(
-            c.reply,
-            &[
-                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "SLEEP <seconds>",
-                "    Stop the server for <seconds>. Decimals allowed.",
-                "HELP",
-                "    Prints this help.",
-            ],
-        ),
+        b"help" => c.reply.help(&[
+            "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "SLEEP <seconds>",
+            "    Stop the server for <seconds>. Decimals allowed.",
+            "HELP",
+            "    Prints this help.",
+        ]),
         _ => return Err(CmdError::Owned(e::unknown_subcommand(&a[1], "debug"))),
     }
     Ok(())

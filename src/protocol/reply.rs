@@ -137,6 +137,14 @@ impl Reply {
         }
     }
 
+    /// A HELP subcommand's reply: one status line per line of text, as Redis's addReplyHelp.
+    pub fn help(&mut self, lines: &[&str]) {
+        self.array_len(lines.len());
+        for l in lines {
+            self.simple(l);
+        }
+    }
+
     /// Raw pre-encoded bytes (a reply produced on another shard).
     pub fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
