@@ -80,7 +80,8 @@ enum Step {
     Barrier,
     /// EXEC of a queued transaction: run it on the coordinator.
     Transaction,
-    Forward(usize),
+    /// Run on that shard; the command's id rides along for the statistics.
+    Forward(usize, CommandId),
     Coordinator,
 }
 
@@ -280,8 +281,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                                 notify_ready(&node, ready).await;
                             }
                         }
-                        Step::Forward(shard) => {
-                            let (id, _) = command::resolve(&args).unwrap_or((0, command::table().specs[0]));
+                        Step::Forward(shard, id) => {
                             let discard = take_discard(&mut conn);
                             pending.add(shard, conn.db, &args, reply.len(), id, discard, &conn.info);
                         }
@@ -490,7 +490,7 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
     };
     if let Some(t) = target {
         if t != node.id {
-            return Step::Forward(t);
+            return Step::Forward(t, id);
         }
     }
     match spec.handler {
