@@ -151,7 +151,7 @@ mod dispatch {
         let (id, spec) = resolve(&args).expect("known command");
         assert!(spec.arity_ok(args.len()));
         let Handler::Data(f) = spec.handler else { panic!("{} is not a keyspace command", spec.name) };
-        let mut x = Exec { shards: ShardSet::One(core), db: DB, reply, server, spec, cmd_id: id, would_block: false };
+        let mut x = Exec::new(ShardSet::One(core), DB, reply, server, spec, id);
         f(&mut x, &args).expect("command succeeds");
     }
 

@@ -348,29 +348,8 @@ async fn accept_loop(node: Rc<Node>, listener: monoio::net::TcpListener) {
             let _ = stream.write_all(b"-ERR max number of clients reached\r\n".as_slice()).await;
             continue;
         }
-        let now = shards::keyspace::wall_clock_ms();
         let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let info = Arc::new(ClientInfo {
-            id: server.next_client_id.fetch_add(1, Relaxed),
-            fd: stream.as_raw_fd(),
-            addr: peer.to_string(),
-            laddr,
-            shard: node.id,
-            created_ms: now,
-            last_interaction_ms: now.into(),
-            db: 0.into(),
-            resp: 2.into(),
-            last_cmd: 0.into(),
-            name: Default::default(),
-            lib_name: Default::default(),
-            lib_ver: Default::default(),
-            kill: false.into(),
-            blocked: false.into(),
-            closed: false.into(),
-            cas_dirty: false.into(),
-            qbuf: 0.into(),
-            omem: 0.into(),
-        });
+        let info = Arc::new(ClientInfo::new(server.next_client_id.fetch_add(1, Relaxed), stream.as_raw_fd(), peer.to_string(), laddr, node.id));
         server.register_client(info.clone());
         monoio::spawn(crate::connection::serve(node.clone(), stream, info));
     }

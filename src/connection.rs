@@ -497,8 +497,8 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
         Handler::Data(f) => {
             let mut core = node.core.borrow_mut();
             let t0 = cycles();
-            let mut x = Exec { shards: ShardSet::One(&mut core), db: conn.db, reply, server, spec, cmd_id: id, would_block: false };
-            let res = f(&mut x, args);
+            let mut x = Exec::new(ShardSet::One(&mut core), conn.db, reply, server, spec, id);
+            let res = crate::dispatch::run_data(&mut x, f, args);
             let us = cycles_to_us(cycles() - t0);
             match res {
                 Ok(()) => {

@@ -86,9 +86,16 @@ pub struct Exec<'a> {
     pub cmd_id: CommandId,
     /// Set by a blocking command that found nothing to serve it: the coordinator parks it.
     pub would_block: bool,
+    /// Set once the command's effects are recorded (by its handler, when what it did is not
+    /// the command as written: see [`crate::effects`]).
+    pub effects_done: bool,
 }
 
 impl<'a> Exec<'a> {
+    pub fn new(shards: ShardSet<'a>, db: usize, reply: &'a mut Reply, server: &'a Server, spec: &'static CommandSpec, cmd_id: CommandId) -> Exec<'a> {
+        Exec { shards, db, reply, server, spec, cmd_id, would_block: false, effects_done: false }
+    }
+
     /// The engine shard owning `key`.
     #[inline]
     pub fn shard(&mut self, key: &[u8]) -> &mut Shard {
@@ -164,6 +171,16 @@ impl<'a> Exec<'a> {
             f(self.shard(k), db, k);
         }
     }
+}
+
+/// Runs a keyspace command's handler and, when it succeeded, records its effects.
+#[inline]
+pub fn run_data(x: &mut Exec<'_>, f: crate::command::DataFn, args: &crate::protocol::parse::Args<'_>) -> crate::command::CmdResult {
+    let res = f(x, args);
+    if res.is_ok() {
+        crate::effects::record(x, args);
+    }
+    res
 }
 
 /// What a connection command's handler sees.

@@ -13,6 +13,7 @@ pub mod config;
 pub mod connection;
 pub mod coordinator;
 pub mod dispatch;
+pub mod effects;
 pub mod info;
 pub mod protocol;
 pub mod server;

@@ -51,6 +51,38 @@ pub struct ClientInfo {
     pub omem: AtomicUsize,
 }
 
+impl ClientInfo {
+    pub fn new(id: u64, fd: i32, addr: String, laddr: String, shard: usize) -> ClientInfo {
+        let now = shards::keyspace::wall_clock_ms();
+        ClientInfo {
+            id,
+            fd,
+            addr,
+            laddr,
+            shard,
+            created_ms: now,
+            last_interaction_ms: now.into(),
+            db: 0.into(),
+            resp: 2.into(),
+            last_cmd: 0.into(),
+            name: Default::default(),
+            lib_name: Default::default(),
+            lib_ver: Default::default(),
+            kill: false.into(),
+            blocked: false.into(),
+            closed: false.into(),
+            cas_dirty: false.into(),
+            qbuf: 0.into(),
+            omem: 0.into(),
+        }
+    }
+
+    /// A client with no connection (tests, internal callers).
+    pub fn detached() -> ClientInfo {
+        ClientInfo::new(0, -1, String::new(), String::new(), 0)
+    }
+}
+
 pub struct SlowlogEntry {
     pub id: u64,
     pub time: i64,
@@ -99,6 +131,8 @@ pub struct Server {
     /// Per shard: the (db, key) pairs blocked clients wait on, kept by the coordinator.
     watched: Vec<WatchedKeys>,
     pub blocked_clients: AtomicUsize,
+    /// The last id given to a unit of effects spanning shards (see crate::effects).
+    effect_unit: AtomicU64,
     /// Per shard: WATCHed (db, key) -> the ids of the clients watching it.
     watchers: Vec<Watchers>,
 }
@@ -152,6 +186,8 @@ impl Server {
             watched: (0..nshards).map(|_| WatchedKeys::default()).collect(),
             watchers: (0..nshards).map(|_| Watchers::default()).collect(),
             blocked_clients: AtomicUsize::new(0),
+            // Ids stay unique across restarts: they start from the clock in microseconds.
+            effect_unit: AtomicU64::new(now_ms as u64 * 1000),
             config: RwLock::new(config),
         };
         s.refresh_hot();
@@ -274,6 +310,11 @@ impl Server {
 
     pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
         self.config.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new id for a unit of effects spanning shards.
+    pub fn next_effect_unit(&self) -> u64 {
+        self.effect_unit.fetch_add(1, Relaxed) + 1
     }
 
     pub fn dirty_add(&self, n: u64) {

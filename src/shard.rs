@@ -263,16 +263,8 @@ impl Node {
             if let Some((id, spec)) = crate::command::resolve(&args) {
                 if let crate::command::Handler::Data(f) = spec.handler {
                     let t0 = crate::stats::cycles();
-                    let mut x = Exec {
-                        shards: ShardSet::One(&mut core),
-                        db: db as usize,
-                        reply: &mut reply,
-                        server: &self.server,
-                        spec,
-                        cmd_id: id,
-                        would_block: false,
-                    };
-                    match f(&mut x, &args) {
+                    let mut x = Exec::new(ShardSet::One(&mut core), db as usize, &mut reply, &self.server, spec, id);
+                    match crate::dispatch::run_data(&mut x, f, &args) {
                         Ok(()) => core.note_written(&self.server, db as usize, spec, &args),
                         Err(e) => reply.error(e.text()),
                     }

@@ -73,6 +73,8 @@ pub struct Shard {
     pub id: usize,
     pub dbs: Vec<Db>,
     pub stats: KeyspaceStats,
+    /// Every change to the dataset, as commands (see [`crate::effects`]).
+    pub effects: crate::effects::EffectLog,
     /// Cached wall clock in ms, refreshed by the owner once per loop turn ([`Shard::set_now`]):
     /// commands read it instead of the system clock (Redis's mstime cache, server.mstime).
     now_ms: i64,
@@ -87,6 +89,7 @@ impl Shard {
             id,
             dbs,
             stats: KeyspaceStats::default(),
+            effects: crate::effects::EffectLog::default(),
             now_ms: wall_clock_ms(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
@@ -140,6 +143,7 @@ impl Shard {
             d.main.remove(key);
             d.volatile.remove(key);
             self.stats.expired_keys += 1;
+            self.effects.push(db, &[b"DEL", key]);
         }
         expired
     }
@@ -166,6 +170,7 @@ impl Shard {
     #[inline]
     pub fn lookup_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.expire_if_needed(db, key);
+        self.effects.note_write(db, key);
         let clock = self.lru_clock();
         let e = self.dbs[db].main.get_mut(key)?;
         e.lru = clock;
@@ -186,6 +191,7 @@ impl Shard {
     /// Stores a value. `expire_at`: `Some(ms)` sets that TTL, `None` keeps the key's current TTL
     /// if `keep_ttl`, otherwise removes it (plain SET clears a TTL; KEEPTTL keeps it).
     pub fn store(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>, keep_ttl: bool) {
+        self.effects.note_write(db, key);
         let clock = self.lru_clock();
         let d = &mut self.dbs[db];
         let (entry, inserted) = d.main.get_or_insert_with(key, || Entry { value: Value::Str(crate::value::StrValue::Int(0)), expire_at: 0, lru: clock });
@@ -207,6 +213,7 @@ impl Shard {
 
     /// Inserts or replaces a whole entry (RENAME, COPY, MOVE, SWAP), keeping `volatile` in step.
     pub fn put_entry(&mut self, db: usize, key: &[u8], entry: Entry) {
+        self.effects.note_write(db, key);
         let d = &mut self.dbs[db];
         let has_ttl = entry.expire_at != 0;
         let old = d.main.insert(key, entry);
@@ -223,6 +230,7 @@ impl Shard {
         if self.expire_if_needed(db, key) {
             return None;
         }
+        self.effects.note_write(db, key);
         let d = &mut self.dbs[db];
         let e = d.main.remove(key)?;
         if e.expire_at != 0 {
@@ -233,6 +241,7 @@ impl Shard {
 
     /// Sets or clears a live key's TTL. Returns false if the key does not exist.
     pub fn set_expire(&mut self, db: usize, key: &[u8], expire_at: i64) -> bool {
+        self.effects.note_write(db, key);
         let d = &mut self.dbs[db];
         let Some(e) = d.main.get_mut(key) else { return false };
         let had = e.expire_at != 0;
@@ -300,6 +309,7 @@ impl Shard {
                             d.main.remove(k);
                             d.volatile.remove(k);
                             expired += 1;
+                            self.effects.push(db, &[b"DEL", k]);
                         }
                         Some(e) if e.expire_at != 0 => {
                             ttl_sum += e.expire_at - now;

@@ -5,6 +5,7 @@
 //! coordinator while that shard is held), so nothing inside needs locks.
 
 pub mod dict;
+pub mod effects;
 pub mod glob;
 pub mod keyspace;
 pub mod longdouble;

@@ -166,11 +166,16 @@ pub fn try_attempt(x: &mut Exec<'_>, at: &Attempt) -> Result<bool, CmdError> {
     x.spec = spec;
     x.cmd_id = id;
     let res = f(x, &args);
+    let out = x.reply.buf.split_off(start);
+    let empty = matches!(out.as_slice(), b"$-1\r\n" | b"*-1\r\n" | b"_\r\n" | b"*0\r\n");
+    if res.is_ok() && !empty {
+        // The pop or move that served the client is what gets recorded, never the blocking
+        // command itself.
+        crate::effects::record(x, &args);
+    }
     x.spec = saved_spec;
     x.cmd_id = saved_id;
     res?;
-    let out = x.reply.buf.split_off(start);
-    let empty = matches!(out.as_slice(), b"$-1\r\n" | b"*-1\r\n" | b"_\r\n" | b"*0\r\n");
     if empty {
         return Ok(false);
     }

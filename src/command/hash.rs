@@ -167,6 +167,7 @@ fn hincrbyfloat(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
         OpError::NotFloat => CmdError::Static(HASH_NOT_FLOAT),
         other => other.into(),
     })?;
+    x.emit(&a[1], &[b"HSET", &a[1], &a[2], &v]);
     x.reply.bulk(&v);
     Ok(())
 }
@@ -377,7 +378,7 @@ mod tests {
             return format!("-{}", e::wrong_arity(spec.name));
         }
         let Handler::Data(f) = spec.handler else { panic!("hash handlers are data handlers") };
-        let mut x = Exec { shards: ShardSet::One(core), db: 0, reply: &mut reply, server, spec, cmd_id, would_block: false };
+        let mut x = Exec::new(ShardSet::One(core), 0, &mut reply, server, spec, cmd_id);
         match f(&mut x, &args) {
             Ok(()) => String::from_utf8_lossy(&reply.buf).into_owned(),
             Err(err) => format!("-{}", err.text()),

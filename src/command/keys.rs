@@ -74,6 +74,17 @@ fn expire_generic(x: &mut Exec<'_>, a: &Args<'_>, unit_ms: i64, absolute: bool) 
     let when = if absolute { ms } else { ms.checked_add(now).ok_or_else(bad)? };
     let db = x.db;
     let done = x.shard(&a[1]).expire_at(db, &a[1], when, cond);
+    if !done {
+        x.emit_nothing();
+    } else if x.effects_on() {
+        // An absolute time, so replay does not extend the TTL; a time already past deleted the key.
+        if when <= now {
+            x.emit(&a[1], &[b"DEL", &a[1]]);
+        } else {
+            let mut b = itoa::Buffer::new();
+            x.emit(&a[1], &[b"PEXPIREAT", &a[1], b.format(when).as_bytes()]);
+        }
+    }
     x.reply.int(done as i64);
     Ok(())
 }

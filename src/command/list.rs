@@ -265,6 +265,11 @@ fn move_generic(x: &mut Exec<'_>, src: &[u8], dst: &[u8], from: End, to: End) ->
     x.reply.bulk(el.as_bytes());
     let fill = x.server.limits().list_max_listpack_size;
     x.shard(dst).list_push(db, dst, to, [el.as_bytes()], false, fill)?;
+    if x.single_shard_id().is_none() && x.effects_on() {
+        // Across shards, each side records its half: the pop and the push of that element.
+        x.emit(src, &[if from == End::Left { b"LPOP" } else { b"RPOP" }, src]);
+        x.emit(dst, &[if to == End::Left { b"LPUSH" } else { b"RPUSH" }, dst, el.as_bytes()]);
+    }
     Ok(())
 }
 

@@ -90,6 +90,10 @@ fn smove(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
         return Ok(());
     }
     x.shard(dst).sadd(db, dst, [m], max)?;
+    if x.single_shard_id().is_none() && x.effects_on() {
+        x.emit(src, &[b"SREM", src, m]);
+        x.emit(dst, &[b"SADD", dst, m]);
+    }
     x.reply.int(1);
     Ok(())
 }
@@ -138,8 +142,19 @@ fn spop(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let (db, max) = (x.db, max_intset(x));
     if a.len() == 2 {
         match x.shard(&a[1]).spop(db, &a[1])? {
-            Some(m) => owned(x.reply, &m),
-            None => x.reply.null(),
+            Some(m) => {
+                // The random choice is recorded as the member it made.
+                if x.effects_on() {
+                    let v = m.as_member().to_vec();
+                    x.emit(&a[1], &[b"SREM", &a[1], &v]);
+                }
+                x.emit_nothing();
+                owned(x.reply, &m)
+            }
+            None => {
+                x.emit_nothing();
+                x.reply.null();
+            }
         }
         return Ok(());
     }
@@ -148,16 +163,31 @@ fn spop(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     if count == 0 {
         // The key is still looked up and type-checked first.
         x.shard(&a[1]).set_exists(db, &a[1])?;
+        x.emit_nothing();
         x.reply.set_len(0);
         return Ok(());
     }
     match x.shard(&a[1]).spop_count(db, &a[1], count as usize, max)? {
-        None => x.reply.set_len(0),
+        None => {
+            x.emit_nothing();
+            x.reply.set_len(0)
+        }
         Some(Popped::All(set)) => {
+            x.emit(&a[1], &[b"DEL", &a[1]]);
             x.reply.set_len(set.len());
             set.iter().for_each(|m| member(x.reply, m));
         }
         Some(Popped::Some(v)) => {
+            if x.effects_on() {
+                // The members chosen, removed in bounded commands.
+                let bytes: Vec<Vec<u8>> = v.iter().map(|m| m.as_member().to_vec()).collect();
+                for chunk in bytes.chunks(shards::effects::MAX_ITEMS_PER_CMD) {
+                    let mut argv: Vec<&[u8]> = vec![b"SREM", &a[1]];
+                    argv.extend(chunk.iter().map(|m| m.as_slice()));
+                    x.emit(&a[1], &argv);
+                }
+            }
+            x.emit_nothing();
             x.reply.set_len(v.len());
             v.iter().for_each(|m| owned(x.reply, m));
         }

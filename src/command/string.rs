@@ -87,6 +87,13 @@ fn set(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let opts = parse_set_options(x, a, 3, "set")?;
     let db = x.db;
     let out = x.shard(&a[1]).set(db, &a[1], &a[2], opts.cond, opts.ttl, opts.get)?;
+    if let Ttl::At(when) = opts.ttl {
+        // A relative TTL is recorded as the absolute time, so replay does not extend it.
+        if out.written && x.effects_on() {
+            emit_set_pxat(x, &a[1], &a[2], when);
+        }
+        x.emit_nothing();
+    }
     if opts.get {
         match out.old {
             Some(v) => x.reply.bulk(&v),
@@ -112,8 +119,17 @@ fn setex_generic(x: &mut Exec<'_>, a: &Args<'_>, unit: i64, cmd: &str) -> CmdRes
     let when = expire_from(&a[2], unit, false, now, cmd)?;
     let db = x.db;
     x.shard(&a[1]).set(db, &a[1], &a[3], SetCond::Always, Ttl::At(when), false)?;
+    if x.effects_on() {
+        emit_set_pxat(x, &a[1], &a[3], when);
+    }
     x.reply.ok();
     Ok(())
+}
+
+/// SET key value PXAT when: the effect of a SET with any kind of expiry.
+fn emit_set_pxat(x: &mut Exec<'_>, key: &[u8], value: &[u8], when: i64) {
+    let mut b = itoa::Buffer::new();
+    x.emit(key, &[b"SET", key, value, b"PXAT", b.format(when).as_bytes()]);
 }
 
 fn setex(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
@@ -172,7 +188,17 @@ fn getex(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
         i += 1;
     }
     let db = x.db;
-    match x.shard(&a[1]).getex(db, &a[1], ttl)? {
+    let v = x.shard(&a[1]).getex(db, &a[1], ttl)?;
+    match (&v, ttl) {
+        (Some(_), Ttl::At(when)) if x.effects_on() => {
+            let mut b = itoa::Buffer::new();
+            x.emit(&a[1], &[b"PEXPIREAT", &a[1], b.format(when).as_bytes()]);
+        }
+        (Some(_), Ttl::Clear) => {}
+        // Without an option, or on a missing key, GETEX changed nothing.
+        _ => x.emit_nothing(),
+    }
+    match v {
         Some(v) => x.reply.bulk(&v),
         None => x.reply.null(),
     }
@@ -211,6 +237,8 @@ fn incrbyfloat(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     // The increment goes to the op unparsed: Redis checks the key's type before it parses the
     // increment, so `INCRBYFLOAT <list> abc` is WRONGTYPE, not "not a valid float".
     let v = x.shard(&a[1]).incr_by_float(db, &a[1], &a[2])?;
+    // Recorded as the value it produced: replay must not redo the float arithmetic.
+    x.emit(&a[1], &[b"SET", &a[1], &v, b"KEEPTTL"]);
     x.reply.bulk(&v);
     Ok(())
 }

@@ -189,13 +189,15 @@ impl Blocked {
                     break;
                 }
                 let mut reply = Reply::new(w.req.resp3);
-                let mut x = Exec { shards: ShardSet::Many(&held.cores), db, reply: &mut reply, server, spec, cmd_id, would_block: false };
+                let mut x = Exec::new(ShardSet::Many(&held.cores), db, &mut reply, server, spec, cmd_id);
                 // Only a key of the type the command pops from serves (Redis checks the type of
                 // a ready key before serving); otherwise the client keeps waiting.
                 let wanted = if at.sibling[0].first() == Some(&b'Z') { "zset" } else { "list" };
                 if x.shard(&key).type_of(db, &key) != wanted {
                     break;
                 }
+                let unit = crate::effects::Unit::begin(&held.cores);
+                crate::effects::track(&held.cores);
                 let served = match try_attempt(&mut x, at) {
                     Ok(served) => served,
                     // The pop itself failed (BLMOVE into a key of another type): the client is
@@ -206,6 +208,7 @@ impl Blocked {
                         true
                     }
                 };
+                unit.end(server, &held.cores);
                 drop(held);
                 if !served {
                     break;

@@ -282,6 +282,7 @@ fn execute_multi(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordR
     let mut pos = 0;
     let mut db = req.db;
     let mut keys = Vec::new();
+    let unit = crate::effects::Unit::begin(cores);
     while let Ok(Some(len)) = p.parse(&req.cmd[pos..], u64::MAX, true) {
         let args = p.args(&req.cmd[pos..pos + len]);
         pos += len;
@@ -291,8 +292,9 @@ fn execute_multi(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordR
         };
         match spec.handler {
             Handler::Data(f) => {
-                let mut x = Exec { shards: ShardSet::Many(cores), db, reply: &mut reply, server, spec, cmd_id: id, would_block: false };
-                match f(&mut x, &args) {
+                crate::effects::track(cores);
+                let mut x = Exec::new(ShardSet::Many(cores), db, &mut reply, server, spec, id);
+                match crate::dispatch::run_data(&mut x, f, &args) {
                     Ok(()) if x.would_block => reply.null_array(),
                     Ok(()) => {
                         if spec.has(flag::WRITE) {
@@ -322,13 +324,14 @@ fn execute_multi(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordR
             },
         }
     }
+    unit.end(server, cores);
     let end = reply.buf.len() as u32;
     let wrote = !keys.is_empty();
     // Keys written here are reported with their database in `keys` below as "db\0key" pairs.
     Outcome { replies: ReplyBatch { buf: reply.buf, ends: vec![end], ready: keys }, would_block: false, wrote, keys: Vec::new() }
 }
 
-fn execute(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest) -> Outcome {
+pub fn execute(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest) -> Outcome {
     if let Some(count) = req.multi {
         return execute_multi(server, cores, req, count);
     }
@@ -343,14 +346,17 @@ fn execute(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest
         if let Some((id, spec)) = command::resolve(&args) {
             if let Handler::Data(f) = spec.handler {
                 let t0 = crate::stats::cycles();
-                let mut x = Exec { shards: ShardSet::Many(cores), db: req.db, reply: &mut reply, server, spec, cmd_id: id, would_block: false };
-                match f(&mut x, &args) {
+                let unit = crate::effects::Unit::begin(cores);
+                crate::effects::track(cores);
+                let mut x = Exec::new(ShardSet::Many(cores), req.db, &mut reply, server, spec, id);
+                match crate::dispatch::run_data(&mut x, f, &args) {
                     Ok(()) => {
                         would_block = x.would_block;
                         wrote = spec.has(flag::WRITE) && !would_block;
                     }
                     Err(e) => reply.error(e.text()),
                 }
+                unit.end(server, cores);
                 let us = crate::stats::cycles_to_us(crate::stats::cycles() - t0);
                 if let Some(&c) = cores.iter().flatten().next() {
                     // SAFETY: held, and no other reference to it is alive here.
