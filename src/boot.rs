@@ -185,12 +185,18 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
     crate::stats::calibrate();
     let server = Arc::new(Server::new(cfg, nshards));
     let _ = server.mailboxes.set((0..nshards).map(|_| Arc::new(Mailbox::new())).collect());
+    // The dataset, before any shard serves: each shard's AOF segments, checked and replayed in
+    // parallel. Connections wait in the listen backlog meanwhile.
+    let cores = crate::aof::open_and_load(&server, nshards).map_err(ServerError)?;
+    if server.config().appendonly {
+        crate::aof::spawn_fsync_thread(server.clone()).map_err(|e| ServerError(format!("aof fsync thread: {e}")))?;
+    }
     let coord = crate::coordinator::spawn(server.clone()).map_err(|e| ServerError(format!("coordinator thread: {e}")))?;
     let _ = server.coordinator.set(coord);
 
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<&'static str, String>>(nshards);
     let mut handles = Vec::new();
-    for (id, mine) in listeners.into_iter().enumerate() {
+    for ((id, mine), core) in listeners.into_iter().enumerate().zip(cores) {
         let server = server.clone();
         let cpu = cpus[id % cpus.len()];
         let ready = ready_tx.clone();
@@ -198,7 +204,7 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
             .name(format!("shard-{id}"))
             .spawn(move || {
                 pin_to(cpu);
-                shard_thread(id, server, mine, driver, ready);
+                shard_thread(id, server, core, mine, driver, ready);
             })
             .map_err(|e| ServerError(format!("shard {id}: cannot start thread: {e}")))?;
         handles.push(h);
@@ -251,7 +257,14 @@ fn wait_for_signal(server: &Server) {
     let name = if sig == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
     tracing::warn!("Received {name} scheduling shutdown...");
     server.shutdown.store(true, Relaxed);
-    // Nothing is persisted yet, so there is nothing to flush before exiting.
+    // Every acknowledged write is already in its segment (written before its reply); make the
+    // segments durable before exiting.
+    if server.config().appendonly {
+        match server.aof_sync.sync_all() {
+            Ok(()) => tracing::info!("Calling fsync() on the AOF file."),
+            Err(e) => tracing::warn!("fsync of the AOF failed at shutdown: {e}"),
+        }
+    }
     tracing::warn!("shardis is now ready to exit, bye bye...");
     exit_now(0);
 }
@@ -261,6 +274,7 @@ static URING_FALLBACK_LOGGED: std::sync::Once = std::sync::Once::new();
 fn shard_thread(
     id: usize,
     server: Arc<Server>,
+    core: crate::shard::ShardCore,
     listeners: Vec<TcpListener>,
     driver: IoDriverChoice,
     ready: crossbeam_channel::Sender<Result<&'static str, String>>,
@@ -271,7 +285,7 @@ fn shard_thread(
         match RuntimeBuilder::<IoUringDriver>::new().uring_builder(urb).with_entries(1024).enable_timer().build() {
             Ok(mut rt) => {
                 let _ = ready.send(Ok("io_uring"));
-                rt.block_on(shard_main(id, server, listeners));
+                rt.block_on(shard_main(id, server, core, listeners));
                 return;
             }
             Err(e) => {
@@ -289,7 +303,7 @@ fn shard_thread(
         Ok(mut rt) => {
             let _ = ready.send(Ok("epoll"));
             let rt: &mut monoio::Runtime<TimeDriver<LegacyDriver>> = &mut rt;
-            rt.block_on(shard_main(id, server, listeners));
+            rt.block_on(shard_main(id, server, core, listeners));
         }
         Err(e) => {
             let _ = ready.send(Err(format!("shard {id}: cannot start the epoll runtime: {e}")));
@@ -297,8 +311,8 @@ fn shard_thread(
     }
 }
 
-async fn shard_main(id: usize, server: Arc<Server>, listeners: Vec<TcpListener>) {
-    let node = Rc::new(Node::new(id, server));
+async fn shard_main(id: usize, server: Arc<Server>, core: crate::shard::ShardCore, listeners: Vec<TcpListener>) {
+    let node = Rc::new(Node::new(id, server, core));
     for l in listeners {
         match monoio::net::TcpListener::from_std(l) {
             Ok(l) => {

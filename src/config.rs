@@ -704,7 +704,8 @@ static TABLE: &[Param] = &[
     row("rdb-key-save-delay", &[], HIDDEN, "0", int(INT_MIN, INT_MAX), EXTRA),
     row("key-load-delay", &[], HIDDEN, "0", int(INT_MIN, INT_MAX), EXTRA),
     row("loading-process-events-interval-bytes", &[], HIDDEN, "2097152", int(1024, INT_MAX), EXTRA),
-    row("appendonly", &[], 0, "no", Ty::Bool, bool_field!(appendonly)),
+    // Turning the AOF on at run time needs a rewrite to produce its base: startup only for now.
+    row("appendonly", &[], IMMUTABLE, "no", Ty::Bool, bool_field!(appendonly)),
     row("appendfsync", &[], 0, "everysec", Ty::Enum(AppendFsync::NAMES), enum_field!(appendfsync, AppendFsync)),
     row("appenddirname", &[], IMMUTABLE, "appendonlydir", STR, field!(appenddirname, Str)).checked(valid_aof_dirname),
     row("appendfilename", &[], IMMUTABLE, "appendonly.aof", STR, field!(appendfilename, Str)).checked(valid_aof_filename),

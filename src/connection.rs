@@ -313,6 +313,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                     }
                     // A pipeline of large replies is sent as it goes rather than all at once.
                     if reply.buf.len() >= OUTPUT_FLUSH && pending.is_empty() {
+                        node.core.borrow_mut().persist(&server);
                         let out = std::mem::take(&mut reply.buf);
                         let sent = out.len();
                         let (res, mut out) = stream.write_all(out).await;
@@ -341,6 +342,8 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
             tracing::warn!(shard = node.id, client = conn.id, "closing client that reached max query buffer length ({} bytes)", rbuf.len());
             break;
         }
+        // Every write whose reply is about to leave reaches the AOF first.
+        node.core.borrow_mut().persist(&server);
         if !reply.buf.is_empty() {
             let out = std::mem::take(&mut reply.buf);
             let sent = out.len();

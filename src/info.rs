@@ -35,6 +35,9 @@ struct Totals {
     reads: u64,
     writes: u64,
     expire_cpu_us: u64,
+    aof_current: u64,
+    aof_base: u64,
+    aof_pending: u64,
 }
 
 fn gather(x: &mut Exec<'_>) -> Totals {
@@ -65,6 +68,11 @@ fn gather(x: &mut Exec<'_>) -> Totals {
         t.reads += c.stats.reads_processed;
         t.writes += c.stats.writes_processed;
         t.expire_cpu_us += c.engine.stats.expire_cycle_cpu_us;
+        if let Some(seg) = &c.aof {
+            t.aof_current += seg.size;
+            t.aof_base += seg.base_size;
+            t.aof_pending += seg.pending_len() as u64;
+        }
         t.net_out += c.stats.net_output_bytes;
         let ks = &c.engine.stats;
         t.hits += ks.keyspace_hits;
@@ -241,12 +249,23 @@ pub fn render(x: &mut Exec<'_>, requested: &[Vec<u8>]) -> String {
             }
             "persistence" => {
                 section(&mut out, "Persistence");
+                let aof_on = server.config().appendonly;
                 let _ = write!(
                     out,
-                    "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                    "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                    server.loading.load(Relaxed) as u8,
                     server.dirty.load(Relaxed) + t.dirty,
                     server.lastsave_unix.load(Relaxed),
+                    aof_on as u8,
+                    if server.aof_last_write_ok.load(Relaxed) { "ok" } else { "err" },
                 );
+                if aof_on {
+                    let _ = write!(
+                        out,
+                        "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n",
+                        t.aof_current, t.aof_base, t.aof_pending
+                    );
+                }
             }
             "stats" => {
                 section(&mut out, "Stats");

@@ -7,6 +7,7 @@
 //! itself is the `shards` crate.
 
 pub mod alloc;
+pub mod aof;
 pub mod boot;
 pub mod command;
 pub mod config;

@@ -21,6 +21,8 @@ pub struct HotConfig {
     pub lfu_policy: bool,
     pub slowlog_log_slower_than: i64,
     pub timeout: u64,
+    /// appendfsync always: fdatasync before replies.
+    pub appendfsync_always: bool,
 }
 
 /// One connected client, as CLIENT LIST / CLIENT KILL / INFO see it. The connection's own task
@@ -124,6 +126,15 @@ pub struct Server {
     hot_lfu: AtomicBool,
     hot_slowlog_slower_than: AtomicI64,
     hot_timeout: AtomicU64,
+    hot_fsync_always: AtomicBool,
+    /// Loading the dataset at startup (INFO loading).
+    pub loading: AtomicBool,
+    /// The AOF segments, for the everysec fsync thread and shutdown.
+    pub aof_sync: crate::aof::SyncFiles,
+    /// INFO aof_last_write_status.
+    pub aof_last_write_ok: AtomicBool,
+    /// The everysec fsync's last outcome.
+    pub aof_last_fsync_ok: AtomicBool,
     /// Bumped on every CONFIG SET so shards can refresh what they cache.
     pub config_generation: AtomicU64,
     pub requirepass: RwLock<Option<Vec<u8>>>,
@@ -180,6 +191,11 @@ impl Server {
             hot_lfu: AtomicBool::new(false),
             hot_slowlog_slower_than: AtomicI64::new(0),
             hot_timeout: AtomicU64::new(0),
+            hot_fsync_always: AtomicBool::new(false),
+            loading: AtomicBool::new(false),
+            aof_sync: Default::default(),
+            aof_last_write_ok: AtomicBool::new(true),
+            aof_last_fsync_ok: AtomicBool::new(true),
             config_generation: AtomicU64::new(0),
             requirepass: RwLock::new(None),
             limits: RwLock::new(shards::types::Limits::default()),
@@ -202,6 +218,7 @@ impl Server {
         self.hot_lfu.store(matches!(c.maxmemory_policy, MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu), Relaxed);
         self.hot_slowlog_slower_than.store(c.slowlog_log_slower_than, Relaxed);
         self.hot_timeout.store(c.timeout, Relaxed);
+        self.hot_fsync_always.store(c.appendfsync == crate::config::AppendFsync::Always, Relaxed);
         *self.requirepass.write().unwrap_or_else(|p| p.into_inner()) = c.requirepass.clone();
         *self.limits.write().unwrap_or_else(|p| p.into_inner()) = shards::types::Limits {
             list_max_listpack_size: c.list_max_listpack_size,
@@ -224,6 +241,7 @@ impl Server {
             lfu_policy: self.hot_lfu.load(Relaxed),
             slowlog_log_slower_than: self.hot_slowlog_slower_than.load(Relaxed),
             timeout: self.hot_timeout.load(Relaxed),
+            appendfsync_always: self.hot_fsync_always.load(Relaxed),
         }
     }
 

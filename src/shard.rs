@@ -34,11 +34,42 @@ pub struct ShardCore {
     pub stats: ShardStats,
     /// Keys blocked clients wait on that writes on this shard filled, not yet reported.
     pub ready_keys: Vec<(usize, Vec<u8>)>,
+    /// This shard's AOF segment, when appendonly is on.
+    pub aof: Option<crate::aof::Segment>,
 }
 
 impl ShardCore {
     pub fn new(id: usize, databases: usize) -> ShardCore {
-        ShardCore { engine: shards::Shard::new(id, databases), stats: ShardStats::new(crate::command::table().len()), ready_keys: Vec::new() }
+        ShardCore { engine: shards::Shard::new(id, databases), stats: ShardStats::new(crate::command::table().len()), ready_keys: Vec::new(), aof: None }
+    }
+
+    /// Writes the effects recorded so far to the AOF segment (and fdatasyncs with appendfsync
+    /// always). Called before any reply that depends on them leaves. Cheap when there is
+    /// nothing to write.
+    #[inline]
+    pub fn persist(&mut self, server: &Server) {
+        let Some(seg) = &mut self.aof else { return };
+        if self.engine.effects.is_empty() && !seg.has_pending() {
+            return;
+        }
+        let e = self.engine.effects.take();
+        seg.append(&e);
+        match seg.write_out(server.hot().appendfsync_always) {
+            Ok(()) => {
+                if seg.failing {
+                    seg.failing = false;
+                    server.aof_last_write_ok.store(true, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(shard = self.engine.id, "AOF write error looks solved, shardis can write again.");
+                }
+            }
+            Err(err) => {
+                if !seg.failing {
+                    seg.failing = true;
+                    server.aof_last_write_ok.store(false, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(shard = self.engine.id, "Error writing to the AOF file {}: {err}", seg.path.display());
+                }
+            }
+        }
     }
 
     /// After a successful write: notes the keys blocked clients wait on (cheap when none do).
@@ -147,21 +178,9 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(id: usize, server: Arc<Server>) -> Node {
-        let databases = server.databases;
+    pub fn new(id: usize, server: Arc<Server>, core: ShardCore) -> Node {
         let mailbox = server.mailbox(id).clone();
-        Node {
-            id,
-            core: RefCell::new(ShardCore {
-                engine: shards::Shard::new(id, databases),
-                stats: ShardStats::new(crate::command::table().len()),
-                ready_keys: Vec::new(),
-            }),
-            server,
-            waiters: RefCell::new(std::collections::HashMap::new()),
-            next_token: Cell::new(1),
-            mailbox,
-        }
+        Node { id, core: RefCell::new(core), server, waiters: RefCell::new(std::collections::HashMap::new()), next_token: Cell::new(1), mailbox }
     }
 
     /// Registers a wait slot and returns its token.
@@ -276,6 +295,7 @@ impl Node {
             ends.push(reply.buf.len() as u32);
         }
         let ready = std::mem::take(&mut core.ready_keys);
+        core.persist(&self.server);
         ReplyBatch { buf: reply.buf, ends, ready }
     }
 
@@ -295,6 +315,7 @@ impl Node {
         let timed_out = core.engine.active_expire_cycle(effort, Instant::now() + slice);
         core.engine.tables_cron(100);
         core.stats.sample_ops();
+        core.persist(&self.server);
         drop(core);
         self.check_client_timeouts();
         if timed_out {

@@ -9,6 +9,8 @@
 #[path = "integration/harness.rs"]
 mod harness;
 
+#[path = "integration/aof.rs"]
+mod aof;
 #[path = "integration/config.rs"]
 mod config;
 #[path = "integration/connection.rs"]

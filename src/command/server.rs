@@ -104,6 +104,13 @@ fn shutdown(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
     // Nothing is persisted yet, so there is nothing to save or flush before exiting.
     tracing::warn!("User requested shutdown...");
     c.server.shutdown.store(true, Relaxed);
+    // This shard's pending effects (active expiry) and every segment, made durable.
+    c.core.persist(c.server);
+    if c.server.config().appendonly {
+        if let Err(e) = c.server.aof_sync.sync_all() {
+            tracing::warn!("fsync of the AOF failed at shutdown: {e}");
+        }
+    }
     crate::boot::exit_now(0);
 }
 

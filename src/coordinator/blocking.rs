@@ -209,6 +209,7 @@ impl Blocked {
                     }
                 };
                 unit.end(server, &held.cores);
+                super::persist_held(server, &held.cores);
                 drop(held);
                 if !served {
                     break;

@@ -182,6 +182,7 @@ fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordR
         needed.extend(shards_for(&req.cmd, n));
     }
     let mut written_keys: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut outgoing: Vec<(usize, u64, ReplyBatch)> = Vec::new();
     {
         let Some(held) = Held::new(server, needed.into_iter().collect()) else { return };
         for req in batch {
@@ -204,12 +205,25 @@ fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordR
                 // A transaction reports its written keys (with their databases) in `ready`.
                 written_keys.append(&mut replies.ready);
             }
-            server.mailbox(req.from).send(Msg::Replies { token: req.token, replies });
+            outgoing.push((req.from, req.token, replies));
         }
+        // The replies leave only once what they acknowledge is in the AOF.
+        persist_held(server, &held.cores);
+    }
+    for (from, token, replies) in outgoing {
+        server.mailbox(from).send(Msg::Replies { token, replies });
     }
     // Writes made here (LMOVE across shards, Z*STORE...) may feed waiters.
     if !blocked.is_empty() && !written_keys.is_empty() {
         blocked.serve_ready(server, written_keys);
+    }
+}
+
+/// Writes the held shards' recorded effects to their AOF segments.
+pub fn persist_held(server: &Server, cores: &[Option<*mut ShardCore>]) {
+    for &p in cores.iter().flatten() {
+        // SAFETY: held by the coordinator; each reference ends before the next.
+        unsafe { (*p).persist(server) };
     }
 }
 
