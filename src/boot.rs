@@ -321,6 +321,9 @@ async fn shard_main(id: usize, server: Arc<Server>, core: crate::shard::ShardCor
             Err(e) => tracing::error!(shard = id, "cannot use listening socket: {e}"),
         }
     }
+    if node.core.borrow().aof.is_some() {
+        monoio::spawn(node.clone().run_aof_writer());
+    }
     let cron_node = node.clone();
     monoio::spawn(async move {
         loop {

@@ -313,7 +313,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                     }
                     // A pipeline of large replies is sent as it goes rather than all at once.
                     if reply.buf.len() >= OUTPUT_FLUSH && pending.is_empty() {
-                        node.core.borrow_mut().persist(&server);
+                        node.persist().await;
                         let out = std::mem::take(&mut reply.buf);
                         let sent = out.len();
                         let (res, mut out) = stream.write_all(out).await;
@@ -343,7 +343,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
             break;
         }
         // Every write whose reply is about to leave reaches the AOF first.
-        node.core.borrow_mut().persist(&server);
+        node.persist().await;
         if !reply.buf.is_empty() {
             let out = std::mem::take(&mut reply.buf);
             let sent = out.len();

@@ -46,6 +46,15 @@ impl ShardCore {
     /// Writes the effects recorded so far to the AOF segment (and fdatasyncs with appendfsync
     /// always). Called before any reply that depends on them leaves. Cheap when there is
     /// nothing to write.
+    /// Whether records wait to be written to the AOF.
+    #[inline]
+    pub fn needs_persist(&self) -> bool {
+        match &self.aof {
+            None => false,
+            Some(seg) => !self.engine.effects.is_empty() || seg.has_pending(),
+        }
+    }
+
     #[inline]
     pub fn persist(&mut self, server: &Server) {
         let Some(seg) = &mut self.aof else { return };
@@ -175,12 +184,72 @@ pub struct Node {
     waiters: RefCell<std::collections::HashMap<u64, Rc<RefCell<WaitSlot>>>>,
     next_token: Cell<u64>,
     pub mailbox: Arc<Mailbox>,
+    /// Group commit: connections waiting for the AOF write of this loop turn.
+    aof_waiters: RefCell<Vec<Waker>>,
+    /// The AOF writer task, woken by the first connection that waits in a turn.
+    aof_writer: RefCell<Option<Waker>>,
+    /// AOF writes done so far.
+    aof_epoch: Cell<u64>,
 }
 
 impl Node {
     pub fn new(id: usize, server: Arc<Server>, core: ShardCore) -> Node {
         let mailbox = server.mailbox(id).clone();
-        Node { id, core: RefCell::new(core), server, waiters: RefCell::new(std::collections::HashMap::new()), next_token: Cell::new(1), mailbox }
+        Node {
+            id,
+            core: RefCell::new(core),
+            server,
+            waiters: RefCell::new(std::collections::HashMap::new()),
+            next_token: Cell::new(1),
+            mailbox,
+            aof_waiters: RefCell::new(Vec::new()),
+            aof_writer: RefCell::new(None),
+            aof_epoch: Cell::new(0),
+        }
+    }
+
+    /// Waits until the effects recorded so far are in the AOF (written, and fsynced with
+    /// appendfsync always). Group commit: every connection that waits during a loop turn is
+    /// released by one write, done by the writer task once the connections ready in that turn
+    /// have run. Free when the AOF is off or nothing is pending.
+    pub async fn persist(&self) {
+        if !self.core.borrow().needs_persist() {
+            return;
+        }
+        if self.aof_writer.borrow().is_none() {
+            // No writer task (not started yet): write now.
+            self.core.borrow_mut().persist(&self.server);
+            return;
+        }
+        let target = self.aof_epoch.get() + 1;
+        poll_fn(|cx| {
+            if self.aof_epoch.get() >= target {
+                return Poll::Ready(());
+            }
+            self.aof_waiters.borrow_mut().push(cx.waker().clone());
+            if let Some(w) = self.aof_writer.borrow().as_ref() {
+                w.wake_by_ref();
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The AOF writer task (only when appendonly is on).
+    pub async fn run_aof_writer(self: Rc<Self>) {
+        poll_fn(|cx| {
+            *self.aof_writer.borrow_mut() = Some(cx.waker().clone());
+            let waiters = std::mem::take(&mut *self.aof_waiters.borrow_mut());
+            if !waiters.is_empty() {
+                self.core.borrow_mut().persist(&self.server);
+                self.aof_epoch.set(self.aof_epoch.get() + 1);
+                for w in waiters {
+                    w.wake();
+                }
+            }
+            Poll::Pending::<()>
+        })
+        .await
     }
 
     /// Registers a wait slot and returns its token.
