@@ -1,4 +1,5 @@
-//! The `shardis` binary: `shardis [shardis.conf] [--name value ...]`.
+//! The `shardis` binary: `shardis [shardis.conf] [--name value ...]`, or
+//! `shardis check-aof [--fix] [--yes] FILE|DIR`.
 
 #[global_allocator]
 static GLOBAL: shardis::alloc::CountingAlloc = shardis::alloc::CountingAlloc;
@@ -13,6 +14,9 @@ fn main() {
         std::process::abort();
     }));
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("check-aof") {
+        std::process::exit(shardis::aof::check::main(&args[1..]));
+    }
     let cfg = match shardis::config::Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -17,6 +17,7 @@
 //! A kill -9 loses nothing acknowledged in any mode (the records are in the kernel); a machine
 //! crash loses at most the last second with `everysec`.
 
+pub mod check;
 pub mod load;
 
 use std::fs::{File, OpenOptions};

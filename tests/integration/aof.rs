@@ -360,3 +360,59 @@ fn a_unit_written_on_some_shards_only_is_left_out_entirely() {
     assert_eq!(c.int(["EXISTS", partial.as_str()]), 0);
     assert!(srv.log().contains("written on some shards only"), "{}", srv.log());
 }
+
+/// Runs `shardis check-aof <args>` with `stdin` as its input; (exit code, output).
+fn check_aof(args: &[&str], stdin: &str) -> (i32, String) {
+    use std::process::{Command, Stdio};
+    let mut child =
+        Command::new(BIN).arg("check-aof").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn check-aof");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn check_aof_reports_and_fixes_cut_and_damaged_segments() {
+    let dir = TempDir::new("check-aof");
+    {
+        let srv = start_aof(dir.path(), 2, &[]);
+        let mut c = srv.conn();
+        for k in keys_on_every_shard("k", 2) {
+            c.ok(["SET", k.as_str(), "v"]);
+            c.ok(["SET", &format!("{k}-2"), "v"]);
+        }
+    }
+    let aofdir = dir.path().join("appendonlydir");
+    let d = aofdir.display().to_string();
+    let (code, out) = check_aof(&[&d], "");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("is valid").count(), 2, "both segments named by the manifest: {out}");
+
+    // Cut the first segment's tail, damage the second one's middle.
+    let segs = segments(dir.path());
+    let len0 = std::fs::metadata(&segs[0]).unwrap().len();
+    std::fs::OpenOptions::new().append(true).open(&segs[0]).unwrap().write_all(b"*2\r\n$3\r\nDEL").unwrap();
+    let mut b1 = std::fs::read(&segs[1]).unwrap();
+    let at = b1.windows(3).rposition(|w| w == b"*3\r").unwrap();
+    b1[at + 1] = b'x';
+    std::fs::write(&segs[1], &b1).unwrap();
+
+    let (code, out) = check_aof(&[&d], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("ok_up_to={len0}")) && out.contains(&format!("Bad file format at offset {at}")), "{out}");
+    let s1 = segs[1].display().to_string();
+    let (code, out) = check_aof(&["--fix", &s1], "n\n");
+    assert_eq!(code, 1, "declined: {out}");
+    assert_eq!(std::fs::metadata(&segs[1]).unwrap().len(), b1.len() as u64, "nothing truncated without a yes");
+    let (code, out) = check_aof(&["--fix", &s1], "y\n");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::metadata(&segs[1]).unwrap().len(), at as u64);
+    let (code, out) = check_aof(&["--fix", "--yes", &d], "");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::metadata(&segs[0]).unwrap().len(), len0);
+    let (code, out) = check_aof(&[&d], "");
+    assert_eq!(code, 0, "repaired: {out}");
+    // And the server starts on the repaired files.
+    let srv = start_aof(dir.path(), 2, &[]);
+    assert!(srv.conn().int(["DBSIZE"]) >= 3);
+}
