@@ -49,6 +49,8 @@ pub struct ConnState {
     pub multi: Option<Multi>,
     /// Keys this connection WATCHes: (db, key).
     pub watching: Vec<(usize, Vec<u8>)>,
+    /// The position in this shard's effect stream its replies wait for (see Node::persist).
+    pub durable_needed: u64,
 }
 
 impl ConnState {
@@ -210,6 +212,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
         close_after_reply: false,
         multi: None,
         watching: Vec::new(),
+        durable_needed: 0,
     };
     let mut parser = Parser::new();
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -313,7 +316,7 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                     }
                     // A pipeline of large replies is sent as it goes rather than all at once.
                     if reply.buf.len() >= OUTPUT_FLUSH && pending.is_empty() {
-                        node.persist().await;
+                        node.persist(conn.durable_needed).await;
                         let out = std::mem::take(&mut reply.buf);
                         let sent = out.len();
                         let (res, mut out) = stream.write_all(out).await;
@@ -342,8 +345,9 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
             tracing::warn!(shard = node.id, client = conn.id, "closing client that reached max query buffer length ({} bytes)", rbuf.len());
             break;
         }
-        // Every write whose reply is about to leave reaches the AOF first.
-        node.persist().await;
+        // Every write whose reply is about to leave reaches the AOF first (a turn that wrote
+        // nothing here waits for nothing).
+        node.persist(conn.durable_needed).await;
         if !reply.buf.is_empty() {
             let out = std::mem::take(&mut reply.buf);
             let sent = out.len();
@@ -427,6 +431,17 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
         discard_since(conn, reply, start);
         return Step::Done;
     }
+    if spec.has(flag::WRITE) && server.aof_write_failing() {
+        // Reads go on; writes wait for the AOF to be writable again.
+        let text = server.aof_misconf();
+        reply.error(&text);
+        node.record(id, Some(text.as_bytes()), true, 0);
+        if let Some(m) = conn.multi.as_mut() {
+            m.failed = true;
+        }
+        discard_since(conn, reply, start);
+        return Step::Done;
+    }
     if let Some(m) = conn.multi.as_mut() {
         match spec.name {
             "exec" if !m.failed => return Step::Transaction,
@@ -500,9 +515,16 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
         Handler::Data(f) => {
             let mut core = node.core.borrow_mut();
             let t0 = cycles();
+            let before = core.engine.effects.produced();
             let mut x = Exec::new(ShardSet::One(&mut core), conn.db, reply, server, spec, id);
             let res = crate::dispatch::run_data(&mut x, f, args);
             let us = cycles_to_us(cycles() - t0);
+            // A reply that acknowledges records leaves after they are in the AOF (a read
+            // waits for nobody's records).
+            let after = core.engine.effects.produced();
+            if after > before {
+                conn.durable_needed = after;
+            }
             match res {
                 Ok(()) => {
                     core.stats.record(id, None, false, us);

@@ -257,7 +257,7 @@ pub fn render(x: &mut Exec<'_>, requested: &[Vec<u8>]) -> String {
                     server.dirty.load(Relaxed) + t.dirty,
                     server.lastsave_unix.load(Relaxed),
                     aof_on as u8,
-                    if server.aof_last_write_ok.load(Relaxed) { "ok" } else { "err" },
+                    if server.aof_write_failing() { "err" } else { "ok" },
                 );
                 if aof_on {
                     let _ = write!(

@@ -131,8 +131,10 @@ pub struct Server {
     pub loading: AtomicBool,
     /// The AOF segments, for the everysec fsync thread and shutdown.
     pub aof_sync: crate::aof::SyncFiles,
-    /// INFO aof_last_write_status.
-    pub aof_last_write_ok: AtomicBool,
+    /// Shards whose last AOF write failed (INFO aof_last_write_status: err while any).
+    pub aof_failing: AtomicUsize,
+    /// The errno of the last AOF write failure (for the MISCONF text).
+    pub aof_last_errno: std::sync::atomic::AtomicI32,
     /// The everysec fsync's last outcome.
     pub aof_last_fsync_ok: AtomicBool,
     /// Bumped on every CONFIG SET so shards can refresh what they cache.
@@ -194,7 +196,8 @@ impl Server {
             hot_fsync_always: AtomicBool::new(false),
             loading: AtomicBool::new(false),
             aof_sync: Default::default(),
-            aof_last_write_ok: AtomicBool::new(true),
+            aof_failing: AtomicUsize::new(0),
+            aof_last_errno: std::sync::atomic::AtomicI32::new(0),
             aof_last_fsync_ok: AtomicBool::new(true),
             config_generation: AtomicU64::new(0),
             requirepass: RwLock::new(None),
@@ -328,6 +331,18 @@ impl Server {
 
     pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
         self.config.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether AOF writes currently fail (write commands are then refused with MISCONF).
+    pub fn aof_write_failing(&self) -> bool {
+        self.aof_failing.load(Relaxed) > 0
+    }
+
+    /// Redis's MISCONF text for a failing AOF write.
+    pub fn aof_misconf(&self) -> String {
+        let err = std::io::Error::from_raw_os_error(self.aof_last_errno.load(Relaxed)).to_string();
+        let text = err.split(" (os error").next().unwrap_or(&err);
+        format!("MISCONF Errors writing to the AOF file: {text}")
     }
 
     /// A new id for a unit of effects spanning shards.

@@ -36,11 +36,19 @@ pub struct ShardCore {
     pub ready_keys: Vec<(usize, Vec<u8>)>,
     /// This shard's AOF segment, when appendonly is on.
     pub aof: Option<crate::aof::Segment>,
+    /// The effect records (by [`shards::effects::EffectLog::produced`]) known to be in the AOF.
+    pub durable_seq: u64,
 }
 
 impl ShardCore {
     pub fn new(id: usize, databases: usize) -> ShardCore {
-        ShardCore { engine: shards::Shard::new(id, databases), stats: ShardStats::new(crate::command::table().len()), ready_keys: Vec::new(), aof: None }
+        ShardCore {
+            engine: shards::Shard::new(id, databases),
+            stats: ShardStats::new(crate::command::table().len()),
+            ready_keys: Vec::new(),
+            aof: None,
+            durable_seq: 0,
+        }
     }
 
     /// Writes the effects recorded so far to the AOF segment (and fdatasyncs with appendfsync
@@ -56,27 +64,35 @@ impl ShardCore {
     }
 
     #[inline]
-    pub fn persist(&mut self, server: &Server) {
-        let Some(seg) = &mut self.aof else { return };
+    /// False when the write (or fsync) failed: the records stay pending, to be retried, and
+    /// write commands are refused with MISCONF until it works again.
+    pub fn persist(&mut self, server: &Server) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(seg) = &mut self.aof else { return true };
         if self.engine.effects.is_empty() && !seg.has_pending() {
-            return;
+            return true;
         }
+        let upto = self.engine.effects.produced();
         let e = self.engine.effects.take();
         seg.append(&e);
         match seg.write_out(server.hot().appendfsync_always) {
             Ok(()) => {
+                self.durable_seq = upto;
                 if seg.failing {
                     seg.failing = false;
-                    server.aof_last_write_ok.store(true, std::sync::atomic::Ordering::Relaxed);
+                    server.aof_failing.fetch_sub(1, Relaxed);
                     tracing::warn!(shard = self.engine.id, "AOF write error looks solved, shardis can write again.");
                 }
+                true
             }
             Err(err) => {
+                server.aof_last_errno.store(err.raw_os_error().unwrap_or(libc::EIO), Relaxed);
                 if !seg.failing {
                     seg.failing = true;
-                    server.aof_last_write_ok.store(false, std::sync::atomic::Ordering::Relaxed);
+                    server.aof_failing.fetch_add(1, Relaxed);
                     tracing::error!(shard = self.engine.id, "Error writing to the AOF file {}: {err}", seg.path.display());
                 }
+                false
             }
         }
     }
@@ -188,8 +204,8 @@ pub struct Node {
     aof_waiters: RefCell<Vec<Waker>>,
     /// The AOF writer task, woken by the first connection that waits in a turn.
     aof_writer: RefCell<Option<Waker>>,
-    /// AOF writes done so far.
-    aof_epoch: Cell<u64>,
+    /// Replies to forwarded batches, sent once their records are written.
+    aof_deferred: RefCell<Vec<(usize, u64, ReplyBatch)>>,
 }
 
 impl Node {
@@ -204,26 +220,28 @@ impl Node {
             mailbox,
             aof_waiters: RefCell::new(Vec::new()),
             aof_writer: RefCell::new(None),
-            aof_epoch: Cell::new(0),
+            aof_deferred: RefCell::new(Vec::new()),
         }
     }
 
-    /// Waits until the effects recorded so far are in the AOF (written, and fsynced with
+    /// Waits until the effects recorded up to `seq` are in the AOF (written, and fsynced with
     /// appendfsync always). Group commit: every connection that waits during a loop turn is
     /// released by one write, done by the writer task once the connections ready in that turn
-    /// have run. Free when the AOF is off or nothing is pending.
-    pub async fn persist(&self) {
-        if !self.core.borrow().needs_persist() {
-            return;
+    /// have run. Free when the AOF is off or they already are.
+    pub async fn persist(&self, seq: u64) {
+        {
+            let core = self.core.borrow();
+            if core.aof.is_none() || core.durable_seq >= seq {
+                return;
+            }
         }
         if self.aof_writer.borrow().is_none() {
             // No writer task (not started yet): write now.
             self.core.borrow_mut().persist(&self.server);
             return;
         }
-        let target = self.aof_epoch.get() + 1;
         poll_fn(|cx| {
-            if self.aof_epoch.get() >= target {
+            if self.core.borrow().durable_seq >= seq {
                 return Poll::Ready(());
             }
             self.aof_waiters.borrow_mut().push(cx.waker().clone());
@@ -235,21 +253,31 @@ impl Node {
         .await
     }
 
-    /// The AOF writer task (only when appendonly is on).
+    /// The AOF writer task (only when appendonly is on): when connections or forwarded
+    /// replies wait, writes once, then releases them all. While writing fails (disk full, I/O
+    /// error) it retries every 100 ms and releases nothing: no reply acknowledges a write that
+    /// is not in the AOF.
     pub async fn run_aof_writer(self: Rc<Self>) {
-        poll_fn(|cx| {
-            *self.aof_writer.borrow_mut() = Some(cx.waker().clone());
-            let waiters = std::mem::take(&mut *self.aof_waiters.borrow_mut());
-            if !waiters.is_empty() {
-                self.core.borrow_mut().persist(&self.server);
-                self.aof_epoch.set(self.aof_epoch.get() + 1);
-                for w in waiters {
-                    w.wake();
+        loop {
+            poll_fn(|cx| {
+                *self.aof_writer.borrow_mut() = Some(cx.waker().clone());
+                if self.aof_waiters.borrow().is_empty() && self.aof_deferred.borrow().is_empty() {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
                 }
+            })
+            .await;
+            while !self.core.borrow_mut().persist(&self.server) {
+                monoio::time::sleep(Duration::from_millis(100)).await;
             }
-            Poll::Pending::<()>
-        })
-        .await
+            for w in std::mem::take(&mut *self.aof_waiters.borrow_mut()) {
+                w.wake();
+            }
+            for (from, token, replies) in std::mem::take(&mut *self.aof_deferred.borrow_mut()) {
+                self.server.mailbox(from).send(Msg::Replies { token, replies });
+            }
+        }
     }
 
     /// Registers a wait slot and returns its token.
@@ -303,8 +331,19 @@ impl Node {
     fn handle(&self, msg: Msg) -> bool {
         match msg {
             Msg::Exec { from, token, resp3, batch } => {
+                let before = self.core.borrow().engine.effects.produced();
                 let replies = self.exec_forwarded(resp3, &batch);
-                self.server.mailbox(from).send(Msg::Replies { token, replies });
+                let wrote = self.core.borrow().engine.effects.produced() > before;
+                if wrote && self.core.borrow().aof.is_some() && self.aof_writer.borrow().is_some() {
+                    // The replies leave with the AOF writer's next write, in the same group
+                    // commit as this turn's connections.
+                    self.aof_deferred.borrow_mut().push((from, token, replies));
+                    if let Some(w) = self.aof_writer.borrow().as_ref() {
+                        w.wake_by_ref();
+                    }
+                } else {
+                    self.server.mailbox(from).send(Msg::Replies { token, replies });
+                }
             }
             Msg::Replies { token, replies } => {
                 if let Some(slot) = self.waiters.borrow_mut().remove(&token) {
@@ -364,7 +403,9 @@ impl Node {
             ends.push(reply.buf.len() as u32);
         }
         let ready = std::mem::take(&mut core.ready_keys);
-        core.persist(&self.server);
+        if self.aof_writer.borrow().is_none() {
+            core.persist(&self.server);
+        }
         ReplyBatch { buf: reply.buf, ends, ready }
     }
 

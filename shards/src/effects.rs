@@ -95,9 +95,17 @@ pub struct EffectLog {
     /// While set, the keys written through the keyspace's write paths are noted here (a
     /// command spanning shards writes out the keys it changed, see [`write_key`]).
     tracking: Option<Vec<(usize, Vec<u8>)>>,
+    /// Records ever appended (taking them does not reset it): a position in the stream.
+    produced: u64,
 }
 
 impl EffectLog {
+    /// How many records were ever appended: compare with what a consumer has written.
+    #[inline]
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+
     #[inline]
     pub fn enabled(&self) -> bool {
         self.enabled
@@ -126,11 +134,13 @@ impl EffectLog {
         }
         encode_into(&mut self.log.buf, n, argv);
         self.log.recs.push(Rec { db: db as u32, end: self.log.buf.len() });
+        self.produced += 1;
     }
 
     fn push_marker(&mut self, argv: &[&[u8]]) {
         encode_into(&mut self.log.buf, argv.len(), argv.iter().copied());
         self.log.recs.push(Rec { db: NO_DB, end: self.log.buf.len() });
+        self.produced += 1;
     }
 
     pub fn mark(&self) -> Mark {
@@ -165,6 +175,7 @@ impl EffectLog {
             r.end += shift;
         }
         self.log.recs.insert(m.recs, Rec { db: NO_DB, end: m.buf + shift });
+        self.produced += 1;
         self.push_marker(&[b"EXEC"]);
     }
 
@@ -174,6 +185,7 @@ impl EffectLog {
             return;
         }
         let base = self.log.buf.len();
+        self.produced += e.recs.len() as u64;
         self.log.buf.append(&mut e.buf);
         self.log.recs.extend(e.recs.into_iter().map(|r| Rec { db: r.db, end: r.end + base }));
     }

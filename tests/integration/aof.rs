@@ -416,3 +416,68 @@ fn check_aof_reports_and_fixes_cut_and_damaged_segments() {
     let srv = start_aof(dir.path(), 2, &[]);
     assert!(srv.conn().int(["DBSIZE"]) >= 3);
 }
+
+/// A small tmpfs for disk-full tests, unmounted on drop; None (and a loud note) when this
+/// process may not mount one.
+struct SmallFs {
+    dir: TempDir,
+}
+
+impl SmallFs {
+    fn new(bytes: u64) -> Option<SmallFs> {
+        let dir = TempDir::new("smallfs");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs", &dir.path().display().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("!!!!!!!! SKIPPED: cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN); the disk-full test did not run !!!!!!!!");
+            return None;
+        }
+        Some(SmallFs { dir })
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_writes_with_misconf_serves_reads_and_recovers() {
+    for fsync in ["everysec", "always"] {
+        let Some(fs) = SmallFs::new(256 * 1024) else { return };
+        let srv = start_aof(fs.dir.path(), 2, &["--appendfsync", fsync]);
+        let mut c = srv.conn();
+        c.ok(["SET", "kept", "before"]);
+        // Fill the filesystem beside the AOF until a write fails.
+        let filler = fs.dir.path().join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        while f.write_all(&[0u8; 4096]).is_ok() {}
+        drop(f);
+        let big = "x".repeat(8192);
+        let mut w = srv.conn();
+        w.send(["SET", "big", big.as_str()]);
+        // The write cannot reach the AOF: its reply is held, and later writes are refused.
+        assert!(
+            wait_for(Duration::from_secs(10), || c.info("persistence").get("aof_last_write_status").map(String::as_str) == Some("err")),
+            "{fsync}: aof_last_write_status turns err"
+        );
+        assert!(w.is_silent_for(Duration::from_millis(300)), "{fsync}: no acknowledgement for a write that is not in the AOF");
+        let err = c.err(["SET", "other", "v"]);
+        assert_eq!(err, "MISCONF Errors writing to the AOF file: No space left on device", "{fsync}");
+        assert_eq!(c.get_str(["GET", "kept"]), Some("before".into()), "{fsync}: reads go on");
+        // Room again: the held write is acknowledged and writes are accepted.
+        std::fs::remove_file(&filler).unwrap();
+        assert_eq!(w.read(), Reply::ok(), "{fsync}: the held write completes");
+        assert!(wait_for(Duration::from_secs(10), || c.info("persistence").get("aof_last_write_status").map(String::as_str) == Some("ok")));
+        c.ok(["SET", "other", "v"]);
+        drop((c, w));
+        drop(srv);
+        let srv = start_aof(fs.dir.path(), 2, &[]);
+        let mut c = srv.conn();
+        assert_eq!(c.get_str(["GET", "big"]).map(|v| v.len()), Some(8192), "{fsync}");
+        assert_eq!(c.get_str(["GET", "other"]), Some("v".into()), "{fsync}");
+    }
+}
