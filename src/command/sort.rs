@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering;
 
-use shards::ops::sort::{has_star, pattern_target, sort_score, Load, PatternTarget, SortKind};
+use shards::ops::sort::{c_str, has_star, pattern_target, sort_score, Load, PatternTarget, SortKind};
 
 use super::flag::*;
 use super::{arg_i64, row, CmdResult, CommandSpec, Handler::Data, KeySpec, Route};
@@ -134,8 +134,7 @@ fn lookup_pattern<R>(x: &mut Exec<'_>, pattern: &[u8], elem: &[u8], f: impl FnOn
 /// strcoll in the C (or C.UTF-8) locale, which Redis's ALPHA uses without STORE: byte order up
 /// to the first NUL.
 fn collate(a: &[u8], b: &[u8]) -> Ordering {
-    let c_str = |s: &[u8]| s.iter().position(|&c| c == 0).map_or(s.len(), |n| n);
-    a[..c_str(a)].cmp(&b[..c_str(b)])
+    c_str(a).cmp(c_str(b))
 }
 
 /// sortCompare: numeric by score, equal scores by the elements' bytes; ALPHA by the BY weights

@@ -38,8 +38,9 @@ pub enum PatternTarget<'p> {
     Key(Vec<u8>, Option<&'p [u8]>),
 }
 
-/// The part of `b` before its first NUL: Redis reads patterns and scores as C strings there.
-fn c_str(b: &[u8]) -> &[u8] {
+/// The part of `b` before its first NUL: Redis reads patterns, scores and (with strcoll) ALPHA
+/// weights as C strings.
+pub fn c_str(b: &[u8]) -> &[u8] {
     b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n])
 }
 
