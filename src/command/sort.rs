@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering;
 
-use shards::ops::sort::{c_str, has_star, pattern_target, sort_score, Load, PatternTarget, SortKind};
+use shards::ops::sort::{c_str, has_star, pattern_target, pqsort, sort_score, Load, PatternTarget, SortKind};
 
 use super::flag::*;
 use super::{arg_i64, row, CmdResult, CommandSpec, Handler::Data, KeySpec, Route};
@@ -205,15 +205,24 @@ fn sort_generic(x: &mut Exec<'_>, a: &Args<'_>, readonly: bool) -> CmdResult {
             }
         }
         let (store, desc, by) = (o.store.is_some(), o.desc, by.is_some());
-        // A stable sort with the order negated for DESC, as glibc's merge-sorting qsort does.
-        items.sort_by(|p, q| {
+        let order = |p: &Item, q: &Item| {
             let c = compare(p, q, alpha, by, store);
             if desc {
                 c.reverse()
             } else {
                 c
             }
-        });
+        };
+        let last = items.len() as i64 - 1;
+        if by && (start != 0 || end != last) {
+            // Only the LIMIT range is sorted (pqsort), as Redis does with BY.
+            if end >= start {
+                pqsort(&mut items, start as usize, end as usize, order);
+            }
+        } else {
+            // glibc's qsort is a merge sort: stable, like sort_by.
+            items.sort_by(order);
+        }
     }
     let range = if end >= start { start as usize..end as usize + 1 } else { 0..0 };
     let picked = &items[range];

@@ -104,6 +104,23 @@ fn sort_by_nosort_keeps_the_native_order() {
     });
 }
 
+/// Equal ALPHA weights: a full sort keeps the list's order (glibc's qsort is a merge sort);
+/// with a LIMIT, Redis sorts only the range with its unstable pqsort, and so does shardis.
+#[test]
+fn sort_by_with_limit_leaves_ties_where_redis_does() {
+    for_each_shards(&[], |s| {
+        let mut c = s.conn();
+        let elems = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
+        let mut push = vec!["RPUSH", "l"];
+        push.extend(elems);
+        c.int(&push);
+        assert_eq!(c.cmd(["SORT", "l", "BY", "nokey_*", "ALPHA"]), Reply::bulks(&elems));
+        // Replies of redis-server 7.0 for the same commands.
+        assert_eq!(c.cmd(["SORT", "l", "BY", "nokey_*", "ALPHA", "LIMIT", "0", "3"]), Reply::bulks(&["l", "b", "c"]));
+        assert_eq!(c.cmd(["SORT", "l", "BY", "nokey_*", "ALPHA", "LIMIT", "4", "3", "DESC"]), Reply::bulks(&["e", "f", "g"]));
+    });
+}
+
 #[test]
 fn sort_store_writes_a_list_on_another_shard() {
     for_each_shards(&[], |s| {

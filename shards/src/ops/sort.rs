@@ -3,6 +3,8 @@
 //! as a list. The command itself (options, LIMIT, the comparison, the reply) lives in the
 //! server's command/sort.rs, because its pattern lookups may reach keys on any shard.
 
+use std::cmp::Ordering;
+
 use crate::keyspace::Shard;
 use crate::types::list::{End, List};
 use crate::types::zset::parse_score;
@@ -89,6 +91,116 @@ pub fn sort_score(value: &[u8]) -> Option<f64> {
         return None;
     }
     Some(v)
+}
+
+/// Redis's pqsort: Bentley and McIlroy's quicksort that only recurses into the parts that
+/// overlap positions `lo..=hi`. SORT with BY and a LIMIT sorts with it, and since it is not
+/// stable, the order it leaves equal weights in is part of what SORT replies.
+pub fn pqsort<T>(v: &mut [T], lo: usize, hi: usize, cmp: impl Fn(&T, &T) -> Ordering) {
+    pqsort_part(v, 0, v.len(), lo, hi, &cmp);
+}
+
+/// Whether the part `start..start+len` overlaps `lo..=hi`, with pqsort.c's pointer tests
+/// (an element is two "bytes" wide, so an empty `lo..=hi` behaves as it does there).
+fn overlaps(start: usize, len: usize, lo: usize, hi: usize) -> bool {
+    let (l, r) = (2 * start as i128, 2 * (start + len) as i128 - 1);
+    let (lr, rr) = (2 * lo as i128, 2 * (hi as i128 + 1) - 1);
+    !((lr < l && rr < l) || (lr > r && rr > r))
+}
+
+fn med3<T>(v: &[T], a: usize, b: usize, c: usize, cmp: &impl Fn(&T, &T) -> Ordering) -> usize {
+    if cmp(&v[a], &v[b]).is_lt() {
+        if cmp(&v[b], &v[c]).is_lt() {
+            b
+        } else if cmp(&v[a], &v[c]).is_lt() {
+            c
+        } else {
+            a
+        }
+    } else if cmp(&v[b], &v[c]).is_gt() {
+        b
+    } else if cmp(&v[a], &v[c]).is_lt() {
+        a
+    } else {
+        c
+    }
+}
+
+fn pqsort_part<T>(v: &mut [T], mut a: usize, mut n: usize, lo: usize, hi: usize, cmp: &impl Fn(&T, &T) -> Ordering) {
+    let vecswap = |v: &mut [T], x: usize, y: usize, k: usize| (0..k).for_each(|i| v.swap(x + i, y + i));
+    loop {
+        if n < 7 {
+            for m in a + 1..a + n {
+                let mut l = m;
+                while l > a && cmp(&v[l - 1], &v[l]).is_gt() {
+                    v.swap(l, l - 1);
+                    l -= 1;
+                }
+            }
+            return;
+        }
+        let mut pm = a + n / 2;
+        if n > 7 {
+            let (mut pl, mut pn) = (a, a + n - 1);
+            if n > 40 {
+                let d = n / 8;
+                pl = med3(v, pl, pl + d, pl + 2 * d, cmp);
+                pm = med3(v, pm - d, pm, pm + d, cmp);
+                pn = med3(v, pn - 2 * d, pn - d, pn, cmp);
+            }
+            pm = med3(v, pl, pm, pn, cmp);
+        }
+        v.swap(a, pm);
+        let (mut pa, mut pb, mut pc, mut pd) = (a + 1, a + 1, a + n - 1, a + n - 1);
+        loop {
+            while pb <= pc {
+                let c = cmp(&v[pb], &v[a]);
+                if c.is_gt() {
+                    break;
+                }
+                if c.is_eq() {
+                    v.swap(pa, pb);
+                    pa += 1;
+                }
+                pb += 1;
+            }
+            while pb <= pc {
+                let c = cmp(&v[pc], &v[a]);
+                if c.is_lt() {
+                    break;
+                }
+                if c.is_eq() {
+                    v.swap(pc, pd);
+                    pd -= 1;
+                }
+                pc -= 1;
+            }
+            if pb > pc {
+                break;
+            }
+            v.swap(pb, pc);
+            pb += 1;
+            pc -= 1;
+        }
+        let pn = a + n;
+        let r = (pa - a).min(pb - pa);
+        vecswap(v, a, pb - r, r);
+        let r = (pd - pc).min(pn - pd - 1);
+        vecswap(v, pb, pn - r, r);
+        let r = pb - pa;
+        if r > 1 && overlaps(a, r, lo, hi) {
+            pqsort_part(v, a, r, lo, hi, cmp);
+        }
+        let r = pd - pc;
+        if r <= 1 {
+            return;
+        }
+        // The right part by iteration rather than recursion, as pqsort.c does.
+        (a, n) = (pn - r, r);
+        if !overlaps(a, n, lo, hi) {
+            return;
+        }
+    }
 }
 
 impl Shard {
@@ -241,5 +353,30 @@ mod tests {
         assert!(matches!(s.peek(0, b"d").map(|e| &e.value), Some(Value::List(l)) if l.len() == 2));
         assert_eq!(s.sort_store(0, b"d", [], -2), 0);
         assert!(s.peek(0, b"d").is_none());
+    }
+    #[test]
+    fn pqsort_sorts_the_asked_range() {
+        let mut seed = 12345u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        for n in [0usize, 1, 5, 7, 8, 30, 41, 100, 1000] {
+            for _ in 0..20 {
+                let v: Vec<u32> = (0..n).map(|_| next() % 50).collect();
+                let mut full = v.clone();
+                full.sort();
+                let lo = if n == 0 { 0 } else { next() as usize % n };
+                let hi = if n == 0 { 0 } else { lo + next() as usize % (n - lo) };
+                let mut part = v.clone();
+                pqsort(&mut part, lo, hi, |a, b| a.cmp(b));
+                if n > 0 {
+                    assert_eq!(part[lo..=hi], full[lo..=hi], "n {n} lo {lo} hi {hi}");
+                }
+                let mut all = v.clone();
+                pqsort(&mut all, 0, n.saturating_sub(1), |a, b| a.cmp(b));
+                assert_eq!(all, full);
+            }
+        }
     }
 }
