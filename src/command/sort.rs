@@ -225,7 +225,7 @@ fn sort_generic(x: &mut Exec<'_>, a: &Args<'_>, readonly: bool) -> CmdResult {
         }
     }
     let range = if end >= start { start as usize..end as usize + 1 } else { 0..0 };
-    let picked = &items[range];
+    let picked = items.get(range).unwrap_or_default();
     let Some(dest_at) = o.store else {
         x.reply.array_len(picked.len() * o.gets.len().max(1));
         for it in picked {
