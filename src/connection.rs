@@ -489,9 +489,11 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
                 }
             }
         }
-        Route::Keys => {
+        Route::Keys | Route::KeysOrAll(_) => {
             if nshards == 1 {
                 None
+            } else if matches!(spec.route, Route::KeysOrAll(all) if all(args)) {
+                return Step::Coordinator;
             } else {
                 let mut owner: Option<usize> = None;
                 for p in spec.key_positions(args) {

@@ -23,5 +23,7 @@ mod keys;
 mod protocol;
 #[path = "integration/server.rs"]
 mod server;
+#[path = "integration/sort.rs"]
+mod sort;
 #[path = "integration/strings.rs"]
 mod strings;

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod list;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod transactions;
 pub mod zset;
@@ -83,10 +84,13 @@ pub enum KeySpec {
 }
 
 /// Where a command runs.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum Route {
     /// On the shard owning its keys; through the coordinator if they span shards.
     Keys,
+    /// As `Keys`, unless the function finds that these arguments reach keys no key position
+    /// names (SORT's BY/GET patterns): then on every shard at once, through the coordinator.
+    KeysOrAll(fn(&Args<'_>) -> bool),
     /// On every shard at once (DBSIZE, FLUSHALL, KEYS, INFO...): through the coordinator when
     /// there is more than one shard.
     AllShards,
@@ -195,6 +199,7 @@ impl CommandTable {
             hash::COMMANDS,
             set::COMMANDS,
             zset::COMMANDS,
+            sort::COMMANDS,
             keys::COMMANDS,
             connection::COMMANDS,
             transactions::COMMANDS,
@@ -327,11 +332,11 @@ mod tests {
             assert_eq!(s.name, s.name.to_ascii_lowercase(), "{} not lower case", s.name);
             assert!(s.arity != 0, "{} arity 0", s.name);
             assert!(!(s.has(flag::WRITE) && s.has(flag::READONLY)), "{} both write and readonly", s.name);
-            if s.route == Route::Keys {
+            if matches!(s.route, Route::Keys | Route::KeysOrAll(_)) {
                 assert!(!matches!(s.keys, KeySpec::None), "{} routed by keys but has none", s.name);
             }
             if let Handler::Conn(_) = s.handler {
-                assert_eq!(s.route, Route::Local, "{}: connection handlers run locally", s.name);
+                assert!(matches!(s.route, Route::Local), "{}: connection handlers run locally", s.name);
             }
             for sub in s.subcommands {
                 assert!(sub.arity != 0, "{}|{} arity 0", s.name, sub.name);

@@ -258,7 +258,8 @@ fn shards_for(cmd: &[u8], n: usize) -> Vec<usize> {
         pos += len;
         let Some((_, spec)) = command::resolve(&args) else { continue };
         match spec.route {
-            Route::Keys => v.extend(spec.key_positions(&args).iter().map(|&i| shards::route::shard_of(&args[i], n))),
+            Route::KeysOrAll(all) if all(&args) => return (0..n).collect(),
+            Route::Keys | Route::KeysOrAll(_) => v.extend(spec.key_positions(&args).iter().map(|&i| shards::route::shard_of(&args[i], n))),
             Route::Local => {}
             _ => return (0..n).collect(),
         }
