@@ -68,7 +68,12 @@ pub fn record(x: &mut Exec<'_>, args: &Args<'_>) {
             }
             let n = held.len();
             let first = shards::route::shard_of(&args[positions[0]], n);
-            let one_shard = spec.route == Route::Keys && positions.iter().all(|&p| shards::route::shard_of(&args[p], n) == first);
+            let keys_only = match spec.route {
+                Route::Keys => true,
+                Route::KeysOrAll(needs_all) => !needs_all(args),
+                _ => false,
+            };
+            let one_shard = keys_only && positions.iter().all(|&p| shards::route::shard_of(&args[p], n) == first);
             if one_shard {
                 if let Some(p) = held[first] {
                     // SAFETY: held by the coordinator; the only live reference.
@@ -192,7 +197,7 @@ mod tests {
             let (id, spec) = crate::command::resolve(&args).expect("known command");
             let nshards = self.cores.len();
             let owners: std::collections::BTreeSet<usize> = spec.key_positions(&args).iter().map(|&i| shards::route::shard_of(&args[i], nshards)).collect();
-            let local = spec.route == Route::Keys && owners.len() == 1 && !spec.has(flag::BLOCKING);
+            let local = matches!(spec.route, Route::Keys) && owners.len() == 1 && !spec.has(flag::BLOCKING);
             if local {
                 let core = &mut self.cores[*owners.iter().next().unwrap()];
                 let mut reply = Reply::new(false);
