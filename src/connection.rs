@@ -297,6 +297,13 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                         }
                         Step::Coordinator => {
                             pending.flush(&node, conn.resp3, &mut reply).await;
+                            // Replies to the commands before a blocking one leave before it
+                            // waits, as in Redis.
+                            let blocking = command::resolve(&args).is_some_and(|(_, s)| s.has(flag::BLOCKING));
+                            if blocking && !reply.buf.is_empty() && !send_now(&node, &mut stream, &mut reply).await {
+                                fatal = true;
+                                break;
+                            }
                             let start = reply.len();
                             if !run_on_coordinator(&node, &conn, &args, &mut reply, &stream).await {
                                 // The client left while blocked.
@@ -312,17 +319,9 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                         break;
                     }
                     // A pipeline of large replies is sent as it goes rather than all at once.
-                    if reply.buf.len() >= OUTPUT_FLUSH && pending.is_empty() {
-                        let out = std::mem::take(&mut reply.buf);
-                        let sent = out.len();
-                        let (res, mut out) = stream.write_all(out).await;
-                        if res.is_err() {
-                            fatal = true;
-                            break;
-                        }
-                        node.core.borrow_mut().stats.net_output_bytes += sent as u64;
-                        out.clear();
-                        reply.buf = out;
+                    if reply.buf.len() >= OUTPUT_FLUSH && pending.is_empty() && !send_now(&node, &mut stream, &mut reply).await {
+                        fatal = true;
+                        break;
                     }
                 }
             }
@@ -365,6 +364,21 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
     }
     conn.unwatch(&server);
     server.unregister_client(conn.id);
+}
+
+/// Writes the replies gathered so far in the middle of a pass over the read buffer; false if
+/// the socket failed.
+async fn send_now(node: &Node, stream: &mut TcpStream, reply: &mut Reply) -> bool {
+    let out = std::mem::take(&mut reply.buf);
+    let sent = out.len();
+    let (res, mut out) = stream.write_all(out).await;
+    if res.is_err() {
+        return false;
+    }
+    node.core.borrow_mut().stats.net_output_bytes += sent as u64;
+    out.clear();
+    reply.buf = out;
+    true
 }
 
 /// CLIENT REPLY bookkeeping: whether this command's reply is dropped.

@@ -9,6 +9,8 @@
 #[path = "integration/harness.rs"]
 mod harness;
 
+#[path = "integration/blocking.rs"]
+mod blocking;
 #[path = "integration/config.rs"]
 mod config;
 #[path = "integration/connection.rs"]

@@ -54,6 +54,14 @@ fn decode(cmd: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
+/// Moves the keys handlers noted on the held shards (`ShardCore::ready_keys`) into `out`.
+pub fn drain_noted(cores: &[Option<*mut ShardCore>], out: &mut Vec<(usize, Vec<u8>)>) {
+    for &c in cores.iter().flatten() {
+        // SAFETY: held by the coordinator, and no other reference to the core is alive here.
+        out.append(unsafe { &mut (*c).ready_keys });
+    }
+}
+
 impl Blocked {
     pub fn is_empty(&self) -> bool {
         self.waiters.is_empty()
@@ -196,14 +204,14 @@ impl Blocked {
                 if x.shard(&key).type_of(db, &key) != wanted {
                     break;
                 }
-                let served = match try_attempt(&mut x, at) {
-                    Ok(served) => served,
+                let (served, popped) = match try_attempt(&mut x, at) {
+                    Ok(served) => (served, served),
                     // The pop itself failed (BLMOVE into a key of another type): the client is
                     // unblocked with the error and the element stays, as in Redis.
                     Err(e) => {
                         reply.buf.clear();
                         reply.error(e.text());
-                        true
+                        (true, false)
                     }
                 };
                 drop(held);
@@ -212,6 +220,12 @@ impl Blocked {
                 }
                 let moved_to =
                     if at.sibling.len() >= 3 && (at.sibling[0] == b"LMOVE" || at.sibling[0] == b"RPOPLPUSH") { Some(at.sibling[2].clone()) } else { None };
+                if popped {
+                    // The pop (and push) modified keys: their WATCHers' EXEC aborts, as in Redis.
+                    for k in std::iter::once(&key).chain(moved_to.as_ref()) {
+                        server.touch_watched(shards::route::shard_of(k, server.nshards), Some(db), Some(k));
+                    }
+                }
                 if let Some(w) = self.take(server, id) {
                     let end = reply.buf.len() as u32;
                     server

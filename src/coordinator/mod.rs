@@ -204,6 +204,8 @@ fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordR
                 // A transaction reports its written keys (with their databases) in `ready`.
                 written_keys.append(&mut replies.ready);
             }
+            // Keys a handler noted itself (SWAPDB, MOVE and COPY into another database).
+            blocking::drain_noted(&held.cores, &mut written_keys);
             server.mailbox(req.from).send(Msg::Replies { token: req.token, replies });
         }
     }
