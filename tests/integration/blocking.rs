@@ -478,6 +478,39 @@ fn zset_store_commands_into_a_waited_key_serve_it() {
 // Clients that leave while blocked
 // ---------------------------------------------------------------------------------------------
 
+#[test]
+fn commands_sent_while_blocked_run_after_the_reply() {
+    for_each_shards(&[], |s| {
+        let mut w = s.conn();
+        let mut r = s.conn();
+        block(s, &mut w, &["BLPOP", "later", "0"], 1);
+        w.send(["PING"]);
+        w.send(["RPUSH", "later-other", "x"]);
+        assert!(w.is_silent_for(Duration::from_millis(100)), "nothing runs before the blocked command");
+        r.int(["RPUSH", "later", "v"]);
+        assert_eq!(w.read(), Reply::bulks(&["later", "v"]));
+        assert_eq!(w.read(), Reply::Simple("PONG".into()));
+        assert_eq!(w.read(), Reply::Int(1));
+    });
+}
+
+#[test]
+fn client_that_sends_more_while_blocked_and_leaves_is_no_ghost_waiter() {
+    for_each_shards(&[], |s| {
+        let mut w = s.conn();
+        let mut r = s.conn();
+        block(s, &mut w, &["BLPOP", "ghost", "0"], 1);
+        // Bytes after the blocking command, then the close: the server must still see the
+        // close and drop the waiter, or the next push would be popped for nobody.
+        w.send(["PING"]);
+        std::thread::sleep(Duration::from_millis(50));
+        drop(w);
+        wait_blocked(s, 0);
+        r.int(["RPUSH", "ghost", "kept"]);
+        assert_eq!(r.cmd(["LRANGE", "ghost", "0", "-1"]), Reply::bulks(&["kept"]));
+    });
+}
+
 /// The leak test's rounds: `PER_ROUND` clients block and disconnect in each (at most that many
 /// sockets open at once on each side), 4000 in all. The first `WARMUP` rounds let the server's
 /// tables reach the size one round needs; growth is measured over the rounds after them.
@@ -501,11 +534,13 @@ fn clients_that_disconnect_while_blocked_leave_no_waiter_and_no_memory_behind() 
             let mut c = s.conn();
             // Each client waits on a key of its own and on a key of some shard that many
             // clients share, so per-key queues of one and of many waiters are both emptied.
+            // Half of them with a timeout, so the deadline index is emptied too.
             let own = format!("leak-own-{i}");
+            let timeout = if i % 2 == 0 { "0" } else { "300" };
             let cmd: Vec<&str> = match i % 3 {
-                0 => vec!["BLPOP", own.as_str(), shared[i % 4].as_str(), "0"],
-                1 => vec!["BZPOPMIN", shared[i % 4].as_str(), own.as_str(), "0"],
-                _ => vec!["BLMOVE", own.as_str(), shared[i % 4].as_str(), "LEFT", "LEFT", "0"],
+                0 => vec!["BLPOP", own.as_str(), shared[i % 4].as_str(), timeout],
+                1 => vec!["BZPOPMIN", shared[i % 4].as_str(), own.as_str(), timeout],
+                _ => vec!["BLMOVE", own.as_str(), shared[i % 4].as_str(), "LEFT", "LEFT", timeout],
             };
             c.send(&cmd);
             clients.push(c);
