@@ -184,15 +184,23 @@ fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordR
     let mut written_keys: Vec<(usize, Vec<u8>)> = Vec::new();
     {
         let Some(held) = Held::new(server, needed.into_iter().collect()) else { return };
-        for req in batch {
-            // First come, first served: a blocking command on a key others already wait on
-            // queues behind them even if a push has just filled the key (its notification is
-            // on its way and will serve the earlier waiters first).
-            if req.multi.is_none() && blocked.has_waiters_for(&req) {
-                blocked.park(server, req, &held.cores);
-                continue;
-            }
-            let outcome = execute(server, &held.cores, &req);
+        for mut req in batch {
+            // First come, first served: a blocking command does not take from keys others
+            // already wait on (see Blocked::free_keys).
+            let free = if req.multi.is_none() { blocked.free_keys(&req) } else { blocking::FreeKeys::All };
+            let outcome = match free {
+                blocking::FreeKeys::All => execute(server, &held.cores, &req),
+                blocking::FreeKeys::None => {
+                    blocked.park(server, req, &held.cores);
+                    continue;
+                }
+                blocking::FreeKeys::Only(cmd) => {
+                    let sent = std::mem::replace(&mut req.cmd, cmd);
+                    let outcome = execute(server, &held.cores, &req);
+                    req.cmd = sent;
+                    outcome
+                }
+            };
             if outcome.would_block {
                 blocked.park(server, req, &held.cores);
                 continue;

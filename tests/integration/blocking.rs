@@ -116,6 +116,30 @@ fn clients_blocked_on_one_key_are_served_first_come_first_served() {
 }
 
 #[test]
+fn a_key_others_wait_on_does_not_stop_another_key_from_serving_at_once() {
+    for_each_shards(&[], |s| {
+        let keys = spread("busy");
+        let (waited, full) = (keys[0].as_str(), keys[1].as_str());
+        let mut first = s.conn();
+        let mut second = s.conn();
+        let mut r = s.conn();
+        block(s, &mut first, &["BLPOP", waited, "0"], 1);
+        r.int(["RPUSH", full, "x", "y"]);
+        // Redis serves these at once from the key that holds data.
+        assert_eq!(second.cmd(["BLPOP", waited, full, "0"]), Reply::bulks(&[full, "x"]));
+        assert_eq!(second.cmd(["BLMPOP", "0", "2", waited, full, "RIGHT"]), Reply::Array(Some(vec![Reply::bulk(full), Reply::bulks(&["y"])])));
+        assert_eq!(blocked_clients(s), 1);
+        // With every key empty it queues behind the first waiter on the shared key.
+        block(s, &mut second, &["BLPOP", waited, full, "0"], 2);
+        r.int(["RPUSH", waited, "for-first"]);
+        assert_eq!(first.read(), Reply::bulks(&[waited, "for-first"]));
+        r.int(["RPUSH", full, "for-second"]);
+        assert_eq!(second.read(), Reply::bulks(&[full, "for-second"]));
+        wait_blocked(s, 0);
+    });
+}
+
+#[test]
 fn one_push_serves_one_of_two_waiters_and_two_pushes_serve_both() {
     for_each_shards(&[], |s| {
         let key = "pair";
