@@ -300,12 +300,22 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                         }
                         Step::Coordinator => {
                             pending.flush(&node, conn.resp3, &mut reply).await;
+                            // Replies to the commands before a blocking one leave before it
+                            // waits, as in Redis.
+                            let blocking = command::resolve(&args).is_some_and(|(_, s)| s.has(flag::BLOCKING));
+                            if blocking && !reply.buf.is_empty() && !send_now(&node, &mut stream, &mut reply, conn.durable_needed).await {
+                                fatal = true;
+                                break;
+                            }
                             let start = reply.len();
-                            if !run_on_coordinator(&node, &conn, &args, &mut reply, &stream).await {
+                            let mut arrived = Vec::new();
+                            if !run_on_coordinator(&node, &conn, &args, &mut reply, &stream, &mut arrived).await {
                                 // The client left while blocked.
                                 fatal = true;
                                 break;
                             }
+                            // What the client pipelined while it was blocked is parsed next.
+                            rbuf.extend_from_slice(&arrived);
                             if take_discard(&mut conn) {
                                 reply.buf.truncate(start);
                             }
@@ -315,18 +325,9 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                         break;
                     }
                     // A pipeline of large replies is sent as it goes rather than all at once.
-                    if reply.buf.len() >= OUTPUT_FLUSH && pending.is_empty() {
-                        node.persist(conn.durable_needed).await;
-                        let out = std::mem::take(&mut reply.buf);
-                        let sent = out.len();
-                        let (res, mut out) = stream.write_all(out).await;
-                        if res.is_err() {
-                            fatal = true;
-                            break;
-                        }
-                        node.core.borrow_mut().stats.net_output_bytes += sent as u64;
-                        out.clear();
-                        reply.buf = out;
+                    if reply.buf.len() >= OUTPUT_FLUSH && pending.is_empty() && !send_now(&node, &mut stream, &mut reply, conn.durable_needed).await {
+                        fatal = true;
+                        break;
                     }
                 }
             }
@@ -372,6 +373,22 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
     }
     conn.unwatch(&server);
     server.unregister_client(conn.id);
+}
+
+/// Writes the replies gathered so far in the middle of a pass over the read buffer, once the
+/// records they acknowledge (up to `durable`) are in the AOF; false if the socket failed.
+async fn send_now(node: &Node, stream: &mut TcpStream, reply: &mut Reply, durable: u64) -> bool {
+    node.persist(durable).await;
+    let out = std::mem::take(&mut reply.buf);
+    let sent = out.len();
+    let (res, mut out) = stream.write_all(out).await;
+    if res.is_err() {
+        return false;
+    }
+    node.core.borrow_mut().stats.net_output_bytes += sent as u64;
+    out.clear();
+    reply.buf = out;
+    true
 }
 
 /// CLIENT REPLY bookkeeping: whether this command's reply is dropped.
@@ -587,8 +604,10 @@ async fn run_transaction(node: &Node, conn: &mut ConnState, m: Multi, reply: &mu
 
 /// Sends a command to the coordinator and appends its reply. A blocking command may wait
 /// long: meanwhile the socket is watched, and if the peer closes, the coordinator is told (so
-/// nothing is ever popped for a client that is gone) and false is returned.
-async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, reply: &mut Reply, stream: &TcpStream) -> bool {
+/// nothing is ever popped for a client that is gone) and false is returned. Bytes the client
+/// sends meanwhile are read into `arrived` (so its closing is still seen behind them), up to
+/// the query buffer limit.
+async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, reply: &mut Reply, stream: &TcpStream, arrived: &mut Vec<u8>) -> bool {
     let mut cmd = Vec::new();
     encode_multibulk(&mut cmd, args);
     let (token, slot) = node.new_waiter();
@@ -599,6 +618,7 @@ async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, repl
     coord.send(CoordRequest { from: node.id, token, db: conn.db, resp3: conn.resp3, cmd, client: conn.info.clone(), multi: None });
     let blocking = command::resolve(args).is_some_and(|(_, s)| s.has(flag::BLOCKING));
     let r = if blocking {
+        let limit = node.server.hot().client_query_buffer_limit as usize;
         let mut watch = true;
         loop {
             if !watch {
@@ -607,13 +627,13 @@ async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, repl
             monoio::select! {
                 r = node.wait(&slot) => break r,
                 _ = stream.readable(false) => {
-                    if peer_closed(stream) {
+                    if !read_available(stream, arrived) {
                         conn.info.closed.store(true, Relaxed);
                         coord.send_msg(CoordMsg::ClientGone(conn.id));
                         return false;
                     }
-                    // Pipelined data waits for the reply; stop polling for it.
-                    watch = false;
+                    // Past the limit, stop reading; the serve loop closes the client.
+                    watch = arrived.len() <= limit;
                 }
             }
         }
@@ -628,11 +648,19 @@ async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, repl
     true
 }
 
-/// True if the socket's peer has closed (a zero-byte peek), without consuming data.
-fn peer_closed(stream: &TcpStream) -> bool {
+/// Reads what the socket holds (up to 16 KiB) without waiting; false if the peer has closed
+/// or the socket failed.
+fn read_available(stream: &TcpStream, into: &mut Vec<u8>) -> bool {
     use std::os::fd::AsRawFd;
-    let mut b = [0u8; 1];
-    // SAFETY: recv with MSG_PEEK into a one-byte buffer we own.
-    let n = unsafe { libc::recv(stream.as_raw_fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
-    n == 0 || (n < 0 && !matches!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR)))
+    let mut b = [0u8; 16 * 1024];
+    // SAFETY: recv into a buffer we own, of its length.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), b.as_mut_ptr().cast(), b.len(), libc::MSG_DONTWAIT) };
+    match n {
+        0 => false,
+        n if n > 0 => {
+            into.extend_from_slice(&b[..n as usize]);
+            true
+        }
+        _ => matches!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR)),
+    }
 }

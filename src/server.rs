@@ -320,6 +320,15 @@ impl Server {
         self.watched[shard].set.lock().unwrap_or_else(|p| p.into_inner()).contains(&(db, key.to_vec()))
     }
 
+    /// The keys of `db` on `shard` that blocked clients wait on.
+    pub fn watched_in(&self, shard: usize, db: usize) -> Vec<Vec<u8>> {
+        let w = &self.watched[shard];
+        if w.count.load(Relaxed) == 0 {
+            return Vec::new();
+        }
+        w.set.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(d, _)| *d == db).map(|(_, k)| k.clone()).collect()
+    }
+
     /// The collection encoding thresholds (list-max-listpack-size and friends).
     pub fn limits(&self) -> shards::types::Limits {
         *self.limits.read().unwrap_or_else(|p| p.into_inner())

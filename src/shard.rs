@@ -111,6 +111,26 @@ impl ShardCore {
             }
         }
     }
+
+    /// A key written outside its command's key positions (MOVE or COPY into another
+    /// database): its WATCHers are touched and, if blocked clients wait on it, it is noted.
+    /// Redis signals every key added to a database (dbAdd), whatever the command.
+    pub fn note_ready(&mut self, server: &Server, db: usize, key: &[u8]) {
+        server.touch_watched(self.engine.id, Some(db), Some(key));
+        if server.is_watched(self.engine.id, db, key) {
+            self.ready_keys.push((db, key.to_vec()));
+        }
+    }
+
+    /// SWAPDB: every key of `db` on this shard that blocked clients wait on and that now
+    /// holds a value (Redis's scanDatabaseForReadyKeys).
+    pub fn note_db_ready(&mut self, server: &Server, db: usize) {
+        for key in server.watched_in(self.engine.id, db) {
+            if self.engine.exists(db, &key) {
+                self.ready_keys.push((db, key));
+            }
+        }
+    }
 }
 
 /// A pointer to a held shard's core, sent to the coordinator. Valid until the coordinator sends

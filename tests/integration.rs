@@ -11,6 +11,8 @@ mod harness;
 
 #[path = "integration/aof.rs"]
 mod aof;
+#[path = "integration/blocking.rs"]
+mod blocking;
 #[path = "integration/config.rs"]
 mod config;
 #[path = "integration/connection.rs"]

@@ -229,6 +229,10 @@ fn copy(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     }
     entry.lru = (x.now_ms() / 1000) as u32;
     x.shard(dst).put_entry(dst_db, dst, entry);
+    if dst_db != x.db {
+        let server = x.server;
+        x.core_for(dst).note_ready(server, dst_db, dst);
+    }
     x.reply.int(1);
     Ok(())
 }
@@ -242,6 +246,10 @@ fn move_cmd(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     };
     let src = x.db;
     let moved = x.shard(&a[1]).move_key(src, dst, &a[1])?;
+    if moved {
+        let server = x.server;
+        x.core_for(&a[1]).note_ready(server, dst, &a[1]);
+    }
     x.reply.int(moved as i64);
     Ok(())
 }
@@ -407,7 +415,13 @@ fn swapdb(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     if i < 0 || i >= n || j < 0 || j >= n {
         return Err(CmdError::Static(e::DB_INDEX_OUT_OF_RANGE));
     }
-    x.for_each_core(|c| c.engine.swap_db(i as usize, j as usize));
+    let server = x.server;
+    x.for_each_core(|c| {
+        c.engine.swap_db(i as usize, j as usize);
+        // Clients blocked in either database wake if their key now holds a value.
+        c.note_db_ready(server, i as usize);
+        c.note_db_ready(server, j as usize);
+    });
     x.reply.ok();
     Ok(())
 }

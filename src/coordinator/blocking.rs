@@ -39,6 +39,21 @@ pub struct Blocked {
     by_client: HashMap<u64, u64>,
 }
 
+/// How a blocking command runs while other clients wait on some of its keys.
+pub enum FreeKeys {
+    /// No key of it has waiters: as sent.
+    All,
+    /// Every key has: it queues behind them.
+    None,
+    /// Only on the keys without waiters (this command, re-encoded); if none of them can serve
+    /// it, it waits on all its keys.
+    Only(Vec<u8>),
+}
+
+fn parse_numkeys(arg: &[u8]) -> usize {
+    shards::value::parse_i64_strict(arg).filter(|&n| n > 0).map_or(0, |n| n as usize)
+}
+
 fn null_array(resp3: bool) -> ReplyBatch {
     let mut r = Reply::new(resp3);
     r.null_array();
@@ -54,26 +69,58 @@ fn decode(cmd: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
+/// Moves the keys handlers noted on the held shards (`ShardCore::ready_keys`) into `out`.
+pub fn drain_noted(cores: &[Option<*mut ShardCore>], out: &mut Vec<(usize, Vec<u8>)>) {
+    for &c in cores.iter().flatten() {
+        // SAFETY: held by the coordinator, and no other reference to the core is alive here.
+        out.append(unsafe { &mut (*c).ready_keys });
+    }
+}
+
 impl Blocked {
     pub fn is_empty(&self) -> bool {
         self.waiters.is_empty()
     }
 
-    /// True if `req` is a blocking command and another client already waits on one of its keys.
-    pub fn has_waiters_for(&self, req: &CoordRequest) -> bool {
+    /// First come, first served: a blocking command must not take from a key other clients
+    /// already wait on (a push that just filled it is on its way to serve them), but it may be
+    /// served at once from its other keys, as in Redis. Says how to run `req` given the keys
+    /// with waiters.
+    pub fn free_keys(&self, req: &CoordRequest) -> FreeKeys {
         if self.by_key.is_empty() {
-            return false;
+            return FreeKeys::All;
         }
         let args = decode(&req.cmd);
         let owned = Args::from_owned(&args);
-        let Some((_, spec)) = command::resolve(&owned) else { return false };
-        if !spec.has(crate::command::flag::BLOCKING) {
-            return false;
+        let Some((_, spec)) = command::resolve(&owned) else { return FreeKeys::All };
+        if !spec.has(crate::command::flag::BLOCKING) || plan(&owned).is_err() {
+            return FreeKeys::All;
         }
-        match plan(&owned) {
-            Ok((bs, _)) => bs.keys.iter().any(|k| self.by_key.contains_key(&(req.db, k.clone()))),
-            Err(_) => false,
+        let waited = |k: &Vec<u8>| self.by_key.contains_key(&(req.db, k.clone()));
+        // Where the keys sit: BLPOP key... timeout; BLMPOP timeout numkeys key...; BLMOVE and
+        // BRPOPLPUSH have one key to wait on.
+        let (first, count) = match spec.name {
+            "blmpop" | "bzmpop" => (3, args.len().min(3 + parse_numkeys(&args[2])) - 3),
+            "blmove" | "brpoplpush" => (1, 1),
+            _ => (1, args.len() - 2),
+        };
+        let keys = &args[first..first + count];
+        let free: Vec<Vec<u8>> = keys.iter().filter(|k| !waited(k)).cloned().collect();
+        if free.len() == keys.len() {
+            return FreeKeys::All;
         }
+        if free.is_empty() {
+            return FreeKeys::None;
+        }
+        let mut only: Vec<Vec<u8>> = args[..first].to_vec();
+        if first == 3 {
+            only[2] = free.len().to_string().into_bytes();
+        }
+        only.extend(free);
+        only.extend_from_slice(&args[first + count..]);
+        let mut cmd = Vec::new();
+        crate::connection::encode_multibulk(&mut cmd, &Args::from_owned(&only));
+        FreeKeys::Only(cmd)
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -198,14 +245,14 @@ impl Blocked {
                 }
                 let unit = crate::effects::Unit::begin(&held.cores);
                 crate::effects::track(&held.cores);
-                let served = match try_attempt(&mut x, at) {
-                    Ok(served) => served,
+                let (served, popped) = match try_attempt(&mut x, at) {
+                    Ok(served) => (served, served),
                     // The pop itself failed (BLMOVE into a key of another type): the client is
                     // unblocked with the error and the element stays, as in Redis.
                     Err(e) => {
                         reply.buf.clear();
                         reply.error(e.text());
-                        true
+                        (true, false)
                     }
                 };
                 unit.end(server, &held.cores);
@@ -216,6 +263,12 @@ impl Blocked {
                 }
                 let moved_to =
                     if at.sibling.len() >= 3 && (at.sibling[0] == b"LMOVE" || at.sibling[0] == b"RPOPLPUSH") { Some(at.sibling[2].clone()) } else { None };
+                if popped {
+                    // The pop (and push) modified keys: their WATCHers' EXEC aborts, as in Redis.
+                    for k in std::iter::once(&key).chain(moved_to.as_ref()) {
+                        server.touch_watched(shards::route::shard_of(k, server.nshards), Some(db), Some(k));
+                    }
+                }
                 if let Some(w) = self.take(server, id) {
                     let end = reply.buf.len() as u32;
                     server

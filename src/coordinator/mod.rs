@@ -185,15 +185,23 @@ fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordR
     let mut outgoing: Vec<(usize, u64, ReplyBatch)> = Vec::new();
     {
         let Some(held) = Held::new(server, needed.into_iter().collect()) else { return };
-        for req in batch {
-            // First come, first served: a blocking command on a key others already wait on
-            // queues behind them even if a push has just filled the key (its notification is
-            // on its way and will serve the earlier waiters first).
-            if req.multi.is_none() && blocked.has_waiters_for(&req) {
-                blocked.park(server, req, &held.cores);
-                continue;
-            }
-            let outcome = execute(server, &held.cores, &req);
+        for mut req in batch {
+            // First come, first served: a blocking command does not take from keys others
+            // already wait on (see Blocked::free_keys).
+            let free = if req.multi.is_none() { blocked.free_keys(&req) } else { blocking::FreeKeys::All };
+            let outcome = match free {
+                blocking::FreeKeys::All => execute(server, &held.cores, &req),
+                blocking::FreeKeys::None => {
+                    blocked.park(server, req, &held.cores);
+                    continue;
+                }
+                blocking::FreeKeys::Only(cmd) => {
+                    let sent = std::mem::replace(&mut req.cmd, cmd);
+                    let outcome = execute(server, &held.cores, &req);
+                    req.cmd = sent;
+                    outcome
+                }
+            };
             if outcome.would_block {
                 blocked.park(server, req, &held.cores);
                 continue;
@@ -205,6 +213,8 @@ fn run_batch(server: &Server, blocked: &mut blocking::Blocked, batch: Vec<CoordR
                 // A transaction reports its written keys (with their databases) in `ready`.
                 written_keys.append(&mut replies.ready);
             }
+            // Keys a handler noted itself (SWAPDB, MOVE and COPY into another database).
+            blocking::drain_noted(&held.cores, &mut written_keys);
             outgoing.push((req.from, req.token, replies));
         }
         // The replies leave only once what they acknowledge is in the AOF.
