@@ -12,6 +12,7 @@ pub mod bitmap;
 pub mod blocking;
 pub mod connection;
 pub mod docs;
+pub mod dump;
 pub mod hash;
 pub mod introspect;
 pub mod keys;
@@ -196,6 +197,7 @@ impl CommandTable {
             set::COMMANDS,
             zset::COMMANDS,
             keys::COMMANDS,
+            dump::COMMANDS,
             connection::COMMANDS,
             transactions::COMMANDS,
             server::COMMANDS,
