@@ -19,10 +19,14 @@ mod config;
 mod connection;
 #[path = "integration/cross_shard.rs"]
 mod cross_shard;
+#[path = "integration/dump.rs"]
+mod dump;
 #[path = "integration/keys.rs"]
 mod keys;
 #[path = "integration/protocol.rs"]
 mod protocol;
+#[path = "integration/rdb.rs"]
+mod rdb;
 #[path = "integration/server.rs"]
 mod server;
 #[path = "integration/sort.rs"]

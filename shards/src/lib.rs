@@ -5,11 +5,13 @@
 //! coordinator while that shard is held), so nothing inside needs locks.
 
 pub mod dict;
+pub mod digest;
 pub mod effects;
 pub mod glob;
 pub mod keyspace;
 pub mod longdouble;
 pub mod ops;
+pub mod rdb;
 pub mod route;
 pub mod types;
 pub mod value;

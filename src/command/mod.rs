@@ -12,6 +12,7 @@ pub mod bitmap;
 pub mod blocking;
 pub mod connection;
 pub mod docs;
+pub mod dump;
 pub mod hash;
 pub mod introspect;
 pub mod keys;
@@ -201,6 +202,7 @@ impl CommandTable {
             zset::COMMANDS,
             sort::COMMANDS,
             keys::COMMANDS,
+            dump::COMMANDS,
             connection::COMMANDS,
             transactions::COMMANDS,
             server::COMMANDS,

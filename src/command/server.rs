@@ -220,32 +220,56 @@ fn slowlog_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
 }
 
 /// Redis 7's enable-debug-command (protected configs): no (default), yes, or local (loopback
-/// clients only).
-fn debug_allowed(c: &ConnCtx<'_>) -> bool {
-    let setting = c.server.config().extra("enable-debug-command").unwrap_or("no").to_ascii_lowercase();
-    match setting.as_str() {
+/// clients only). DEBUG runs as a keyspace command (it needs every shard for DIGEST), where the
+/// client's address is not at hand, so "local" allows it when the server listens on loopback
+/// addresses only (every client is then local) and refuses it otherwise.
+fn debug_allowed(server: &crate::server::Server) -> bool {
+    let config = server.config();
+    match config.extra("enable-debug-command").unwrap_or("no").to_ascii_lowercase().as_str() {
         "yes" => true,
-        "local" => c.conn.info.addr.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback()),
+        "local" => {
+            let loopback = |b: &String| b.trim_start_matches('-').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || b == "localhost";
+            !config.bind.is_empty() && config.bind.iter().all(loopback)
+        }
         _ => false,
     }
 }
 
-fn debug(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
-    if !debug_allowed(c) {
+/// DEBUG runs on every shard at once (Route::AllShards): DIGEST covers the whole dataset, and
+/// SLEEP stops the whole server, as it does Redis.
+fn debug(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
+    if !debug_allowed(x.server) {
         return Err(CmdError::Static("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));
     }
     match a[1].to_ascii_lowercase().as_slice() {
         b"sleep" if a.len() == 3 => {
             let secs = shards::value::parse_f64_strict(&a[2]).ok_or(CmdError::Static(e::NOT_FLOAT))?;
-            // Like Redis, this blocks the server thread it runs on.
             std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.0)));
-            c.reply.ok();
+            x.reply.ok();
         }
         b"set-active-expire" if a.len() == 3 => {
-            c.reply.ok();
+            x.reply.ok();
         }
-        b"help" => c.reply.help(&[
+        b"digest" if a.len() == 2 => {
+            let mut d = shards::digest::DatasetDigest::default();
+            x.for_each_core(|c| d.add_shard(&c.engine));
+            x.reply.simple(&shards::digest::hex(&d.finish()));
+        }
+        b"digest-value" => {
+            x.reply.array_len(a.len() - 2);
+            let db = x.db;
+            for key in a.iter().skip(2) {
+                // Like Redis, this reads the key even if it is logically expired.
+                let d = shards::digest::value_digest(x.shard(key).dbs[db].main.get(key));
+                x.reply.simple(&shards::digest::hex(&d));
+            }
+        }
+        b"help" => x.reply.help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DIGEST",
+            "    Output a hex signature representing the current DB content.",
+            "DIGEST-VALUE <key> [<key> ...]",
+            "    Output a hex signature of the values of all the specified keys.",
             "SLEEP <seconds>",
             "    Stop the server for <seconds>. Decimals allowed.",
             "HELP",
@@ -339,7 +363,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Synchronously save the dataset to disk and then shut down the server",
         "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
     ),
-    row("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, N, L, Conn(debug), G, "1.0.0", "A container for debugging commands", "subcommand [argument ...]"),
+    row(
+        "debug",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        N,
+        Route::AllShards,
+        Data(debug),
+        G,
+        "1.0.0",
+        "A container for debugging commands",
+        "subcommand [argument ...]",
+    ),
     row("function", -2, NOSCRIPT | WRITE, N, L, Conn(function), "scripting", "7.0.0", "A container for function commands", "subcommand [argument ...]"),
     CommandSpec {
         subcommands: super::introspect::COMMAND_SUBCOMMANDS,

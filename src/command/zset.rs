@@ -34,59 +34,8 @@ const RANDMEMBER_MAX_REPEATS: i64 = 1 << 24;
 const WEIGHT_NOT_FLOAT: &str = "ERR weight value is not a float";
 const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 
-/// C's printf("%.17g"): 17 significant digits, trailing zeros dropped, exponent form when the
-/// exponent is < -4 or >= 17 ("1.7976931348623157e+308"); "inf"/"-inf" as addReplyDouble.
-pub fn format_score(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
-    }
-    // Rust's {:.16e} rounds correctly to 17 significant digits, like printf.
-    let sci = format!("{:.16e}", v);
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let mut out = String::with_capacity(24);
-    if neg {
-        out.push('-');
-    }
-    if !(-4..17).contains(&exp) {
-        let d = digits.trim_end_matches('0');
-        out.push_str(&d[..1]);
-        if d.len() > 1 {
-            out.push('.');
-            out.push_str(&d[1..]);
-        }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        let a = exp.unsigned_abs();
-        if a < 10 {
-            out.push('0');
-        }
-        out.push_str(&a.to_string());
-    } else if exp >= 0 {
-        let (int, frac) = digits.split_at(exp as usize + 1);
-        out.push_str(int);
-        let frac = frac.trim_end_matches('0');
-        if !frac.is_empty() {
-            out.push('.');
-            out.push_str(frac);
-        }
-    } else {
-        out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
-        }
-        out.push_str(digits.trim_end_matches('0'));
-    }
-    out
-}
+/// C's printf("%.17g"), as Redis 7.0 formats scores (shared with the RDB writer and DEBUG DIGEST).
+pub use shards::value::format_g17 as format_score;
 
 /// addReplyDouble with Redis 7.0's %.17g text.
 fn reply_score(reply: &mut Reply, v: f64) {

@@ -7,6 +7,13 @@ pub const NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
 pub const INCR_NAN: &str = "ERR increment would produce NaN or Infinity";
 pub const SYNTAX: &str = "ERR syntax error";
+// DUMP / RESTORE (cluster.c).
+pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
+pub const BAD_TTL: &str = "ERR Invalid TTL value, must be >= 0";
+pub const BAD_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
+pub const BAD_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
+pub const BAD_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
+pub const BAD_FORMAT: &str = "ERR Bad data format";
 pub const NO_SUCH_KEY: &str = "ERR no such key";
 pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
