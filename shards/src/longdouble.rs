@@ -261,8 +261,11 @@ mod tests {
     /// (stored value or missing key, increment, reply). Every expected reply was taken from a
     /// real redis-server 7.0.15 on x86-64 (SET k <stored>; INCRBYFLOAT k <incr>), not from
     /// this code.
+    /// (stored value or missing key, increment, expected reply).
+    type Case = (Option<&'static [u8]>, &'static [u8], Expect);
+
     #[rustfmt::skip]
-    const REDIS_7_0: &[(Option<&[u8]>, &[u8], Expect)] = &[
+    const REDIS_7_0: &[Case] = &[
         (Some(b"1"), b"-1.1", Reply("-0.1")),
         (Some(b"10.5"), b"0.1", Reply("10.6")),
         (Some(b"0"), b"1e-20", Reply("0")),

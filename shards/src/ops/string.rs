@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn set_nx_xx_get() {
         let mut s = shard();
-        assert!(s.set(0, b"k", b"v1", SetCond::IfPresent, Ttl::Clear, false).unwrap().written == false);
+        assert!(!s.set(0, b"k", b"v1", SetCond::IfPresent, Ttl::Clear, false).unwrap().written);
         assert!(s.set(0, b"k", b"v1", SetCond::IfAbsent, Ttl::Clear, false).unwrap().written);
         assert!(!s.set(0, b"k", b"v2", SetCond::IfAbsent, Ttl::Clear, false).unwrap().written);
         let out = s.set(0, b"k", b"v3", SetCond::Always, Ttl::Clear, true).unwrap();

@@ -833,7 +833,7 @@ mod tests {
         z.insert_new(b"d", 0.5, &l);
         assert_eq!(z.encoding_name(), "skiplist");
         assert_eq!(members(&z), vec![("a".into(), 0.0), ("d".into(), 0.5), ("b".into(), 1.0), ("c".into(), 2.0)]);
-        let long = vec![b'x'; 65];
+        let long = [b'x'; 65];
         assert_eq!(ZSet::for_first_member(&Limits::default(), long.len()).encoding_name(), "skiplist");
     }
 
