@@ -38,11 +38,52 @@ struct Level {
     span: usize,
 }
 
+/// Bytes one level takes in a node: `next` and `span` as little-endian u32s.
+const LEVEL_BYTES: usize = 8;
+
+/// A skiplist node. Its levels and its member share one allocation (`data`: the levels, then
+/// the member's bytes), so a node costs one small heap block beside its 32-byte slot.
 struct Node {
-    member: Box<[u8]>,
+    data: Box<[u8]>,
     score: f64,
     backward: u32,
-    levels: Vec<Level>,
+    nlevels: u8,
+}
+
+impl Node {
+    fn new(member: &[u8], score: f64, nlevels: usize) -> Node {
+        let mut data = vec![0u8; nlevels * LEVEL_BYTES + member.len()].into_boxed_slice();
+        for i in 0..nlevels {
+            data[i * LEVEL_BYTES..i * LEVEL_BYTES + 4].copy_from_slice(&NIL.to_le_bytes());
+        }
+        data[nlevels * LEVEL_BYTES..].copy_from_slice(member);
+        Node { data, score, backward: NIL, nlevels: nlevels as u8 }
+    }
+
+    #[inline]
+    fn member(&self) -> &[u8] {
+        &self.data[self.nlevels as usize * LEVEL_BYTES..]
+    }
+
+    #[inline]
+    fn level(&self, i: usize) -> Level {
+        let b = &self.data[i * LEVEL_BYTES..(i + 1) * LEVEL_BYTES];
+        Level { next: u32::from_le_bytes([b[0], b[1], b[2], b[3]]), span: u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize }
+    }
+
+    #[inline]
+    fn set_level(&mut self, i: usize, l: Level) {
+        let b = &mut self.data[i * LEVEL_BYTES..(i + 1) * LEVEL_BYTES];
+        b[..4].copy_from_slice(&l.next.to_le_bytes());
+        // Spans count elements; a sorted set holds fewer than 2^32 of them.
+        b[4..].copy_from_slice(&(l.span as u32).to_le_bytes());
+    }
+
+    #[inline]
+    fn set_span(&mut self, i: usize, span: usize) {
+        let next = self.level(i).next;
+        self.set_level(i, Level { next, span });
+    }
 }
 
 /// Redis's zskiplist in an arena: node 0 is the header, links are indices.
@@ -57,7 +98,7 @@ pub struct SkipList {
 
 impl SkipList {
     fn new() -> SkipList {
-        let head = Node { member: Box::default(), score: 0.0, backward: NIL, levels: vec![Level { next: NIL, span: 0 }; MAX_LEVEL] };
+        let head = Node::new(&[], 0.0, MAX_LEVEL);
         SkipList { nodes: vec![head], free: Vec::new(), tail: NIL, len: 0, level: 1, rng: 0x2545_F491_4F6C_DD1D }
     }
 
@@ -86,15 +127,15 @@ impl SkipList {
     }
 
     /// zslInsert: the member must not be present.
-    fn insert(&mut self, score: f64, member: Box<[u8]>) {
+    fn insert(&mut self, score: f64, member: &[u8]) {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0usize; MAX_LEVEL];
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
             loop {
-                let l = self.node(x).levels[i];
-                if l.next != NIL && cmp_entry(self.node(l.next).score, &self.node(l.next).member, score, &member) == Ordering::Less {
+                let l = self.node(x).level(i);
+                if l.next != NIL && cmp_entry(self.node(l.next).score, self.node(l.next).member(), score, member) == Ordering::Less {
                     rank[i] += l.span;
                     x = l.next;
                 } else {
@@ -108,11 +149,12 @@ impl SkipList {
             for i in self.level..lvl {
                 rank[i] = 0;
                 update[i] = HEAD;
-                self.node_mut(HEAD).levels[i].span = self.len;
+                let len = self.len;
+                self.node_mut(HEAD).set_span(i, len);
             }
             self.level = lvl;
         }
-        let node = Node { member, score, backward: NIL, levels: vec![Level { next: NIL, span: 0 }; lvl] };
+        let node = Node::new(member, score, lvl);
         let new = match self.free.pop() {
             Some(i) => {
                 self.nodes[i as usize] = node;
@@ -125,15 +167,16 @@ impl SkipList {
         };
         for i in 0..lvl {
             let u = update[i];
-            let ul = self.node(u).levels[i];
-            self.node_mut(new).levels[i] = Level { next: ul.next, span: ul.span - (rank[0] - rank[i]) };
-            self.node_mut(u).levels[i] = Level { next: new, span: (rank[0] - rank[i]) + 1 };
+            let ul = self.node(u).level(i);
+            self.node_mut(new).set_level(i, Level { next: ul.next, span: ul.span - (rank[0] - rank[i]) });
+            self.node_mut(u).set_level(i, Level { next: new, span: (rank[0] - rank[i]) + 1 });
         }
         for (i, &u) in update.iter().enumerate().take(self.level).skip(lvl) {
-            self.node_mut(u).levels[i].span += 1;
+            let span = self.node(u).level(i).span;
+            self.node_mut(u).set_span(i, span + 1);
         }
         self.node_mut(new).backward = if update[0] == HEAD { NIL } else { update[0] };
-        let n0 = self.node(new).levels[0].next;
+        let n0 = self.node(new).level(0).next;
         if n0 != NIL {
             self.node_mut(n0).backward = new;
         } else {
@@ -142,14 +185,14 @@ impl SkipList {
         self.len += 1;
     }
 
-    /// zslDelete: removes (score, member) if present and returns the member's storage.
-    fn delete(&mut self, score: f64, member: &[u8]) -> Option<Box<[u8]>> {
+    /// zslDelete: removes (score, member); false if it was not present.
+    fn delete(&mut self, score: f64, member: &[u8]) -> bool {
         let mut update = [HEAD; MAX_LEVEL];
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             loop {
-                let l = self.node(x).levels[i];
-                if l.next != NIL && cmp_entry(self.node(l.next).score, &self.node(l.next).member, score, member) == Ordering::Less {
+                let l = self.node(x).level(i);
+                if l.next != NIL && cmp_entry(self.node(l.next).score, self.node(l.next).member(), score, member) == Ordering::Less {
                     x = l.next;
                 } else {
                     break;
@@ -157,37 +200,35 @@ impl SkipList {
             }
             update[i] = x;
         }
-        let x = self.node(x).levels[0].next;
-        if x == NIL || self.node(x).score != score || &*self.node(x).member != member {
-            return None;
+        let x = self.node(x).level(0).next;
+        if x == NIL || self.node(x).score != score || self.node(x).member() != member {
+            return false;
         }
         for (i, &u) in update.iter().enumerate().take(self.level) {
-            if self.node(u).levels[i].next == x {
-                let xl = self.node(x).levels[i];
-                let ul = &mut self.node_mut(u).levels[i];
-                ul.span += xl.span;
-                ul.span -= 1;
-                ul.next = xl.next;
+            let ul = self.node(u).level(i);
+            if ul.next == x {
+                let xl = self.node(x).level(i);
+                self.node_mut(u).set_level(i, Level { next: xl.next, span: ul.span + xl.span - 1 });
             } else {
-                self.node_mut(u).levels[i].span -= 1;
+                self.node_mut(u).set_span(i, ul.span - 1);
             }
         }
-        let n0 = self.node(x).levels[0].next;
+        let n0 = self.node(x).level(0).next;
         let back = self.node(x).backward;
         if n0 != NIL {
             self.node_mut(n0).backward = back;
         } else {
             self.tail = back;
         }
-        while self.level > 1 && self.node(HEAD).levels[self.level - 1].next == NIL {
+        while self.level > 1 && self.node(HEAD).level(self.level - 1).next == NIL {
             self.level -= 1;
         }
         self.len -= 1;
         let n = self.node_mut(x);
-        n.levels = Vec::new();
-        let m = std::mem::take(&mut n.member);
+        n.data = Box::default();
+        n.nlevels = 0;
         self.free.push(x);
-        Some(m)
+        true
     }
 
     /// How many leading elements satisfy `pred` (which must hold for a prefix of the order).
@@ -196,8 +237,8 @@ impl SkipList {
         let mut rank = 0;
         for i in (0..self.level).rev() {
             loop {
-                let l = self.node(x).levels[i];
-                if l.next != NIL && pred(self.node(l.next).score, &self.node(l.next).member) {
+                let l = self.node(x).level(i);
+                if l.next != NIL && pred(self.node(l.next).score, self.node(l.next).member()) {
                     rank += l.span;
                     x = l.next;
                 } else {
@@ -215,7 +256,7 @@ impl SkipList {
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             loop {
-                let l = self.node(x).levels[i];
+                let l = self.node(x).level(i);
                 if l.next != NIL && traversed + l.span <= target {
                     traversed += l.span;
                     x = l.next;
@@ -303,7 +344,7 @@ impl ZSet {
             ZSet::Skiplist(s) => {
                 // Nodes (with 1.33 levels on average at p = 0.25) and dict entries, each holding
                 // a copy of the member.
-                let per_node = std::mem::size_of::<Node>() + 2 * std::mem::size_of::<Level>();
+                let per_node = std::mem::size_of::<Node>() + 2 * LEVEL_BYTES;
                 s.list.nodes.capacity() * per_node + s.dict.overhead_bytes() + s.dict.len() * (32 + 8) + 2 * s.member_bytes
             }
         }
@@ -324,7 +365,7 @@ impl ZSet {
             for (m, s) in items {
                 full.member_bytes += m.len();
                 full.dict.insert(&m, s);
-                full.list.insert(s, m);
+                full.list.insert(s, &m);
             }
             *self = ZSet::Skiplist(Box::new(full));
         }
@@ -347,7 +388,7 @@ impl ZSet {
             ZSet::Skiplist(s) => {
                 s.member_bytes += member.len();
                 s.dict.insert(member, score);
-                s.list.insert(score, member.into());
+                s.list.insert(score, member);
             }
         }
     }
@@ -364,8 +405,8 @@ impl ZSet {
                 }
             }
             ZSet::Skiplist(s) => {
-                if let Some(m) = s.list.delete(old, member) {
-                    s.list.insert(new, m);
+                if s.list.delete(old, member) {
+                    s.list.insert(new, member);
                     if let Some(sc) = s.dict.get_mut(member) {
                         *sc = new;
                     }
@@ -433,8 +474,8 @@ impl ZSet {
                         break;
                     }
                     let n = l.node(x);
-                    f(&n.member, n.score);
-                    x = if rev { n.backward } else { n.levels[0].next };
+                    f(n.member(), n.score);
+                    x = if rev { n.backward } else { n.level(0).next };
                 }
             }
         }
@@ -455,7 +496,7 @@ impl ZSet {
                     None
                 } else {
                     let n = s.list.node(x);
-                    Some((&n.member, n.score))
+                    Some((n.member(), n.score))
                 }
             }
         }
@@ -523,7 +564,7 @@ impl Clone for ZSet {
                     self.for_each(|m, s| {
                         full.member_bytes += m.len();
                         full.dict.insert(m, s);
-                        full.list.insert(s, m.into());
+                        full.list.insert(s, m);
                     });
                 }
                 out
