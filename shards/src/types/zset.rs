@@ -143,9 +143,29 @@ impl SkipList {
 
     /// zslInsert: the member must not be present.
     fn insert(&mut self, score: f64, member: &[u8]) {
+        let lvl = self.random_level();
+        let node = Node::new(member, score, lvl);
+        let new = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        self.link(new);
+    }
+
+    /// Links the unlinked node `new` (score, member and level count set) at its place.
+    fn link(&mut self, new: u32) {
+        let lvl = self.node(new).nlevels as usize;
+        let score = self.node(new).score;
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0usize; MAX_LEVEL];
         let mut x = HEAD;
+        let member = self.node(new).member();
         for i in (0..self.level).rev() {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
             loop {
@@ -159,7 +179,6 @@ impl SkipList {
             }
             update[i] = x;
         }
-        let lvl = self.random_level();
         if lvl > self.level {
             for i in self.level..lvl {
                 rank[i] = 0;
@@ -169,17 +188,6 @@ impl SkipList {
             }
             self.level = lvl;
         }
-        let node = Node::new(member, score, lvl);
-        let new = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
         for i in 0..lvl {
             let u = update[i];
             let ul = self.node(u).level(i);
@@ -200,8 +208,8 @@ impl SkipList {
         self.len += 1;
     }
 
-    /// zslDelete: removes (score, member); false if it was not present.
-    fn delete(&mut self, score: f64, member: &[u8]) -> bool {
+    /// The node holding (score, member) and, per level, the last node before it; None if absent.
+    fn find(&self, score: f64, member: &[u8]) -> Option<(u32, [u32; MAX_LEVEL])> {
         let mut update = [HEAD; MAX_LEVEL];
         let mut x = HEAD;
         for i in (0..self.level).rev() {
@@ -217,8 +225,13 @@ impl SkipList {
         }
         let x = self.node(x).level(0).next;
         if x == NIL || self.node(x).score != score || self.node(x).member() != member {
-            return false;
+            return None;
         }
+        Some((x, update))
+    }
+
+    /// zslDeleteNode: takes `x` out of every level (its slot stays allocated).
+    fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
         for (i, &u) in update.iter().enumerate().take(self.level) {
             let ul = self.node(u).level(i);
             if ul.next == x {
@@ -239,10 +252,34 @@ impl SkipList {
             self.level -= 1;
         }
         self.len -= 1;
+    }
+
+    /// zslDelete: removes (score, member); false if it was not present.
+    fn delete(&mut self, score: f64, member: &[u8]) -> bool {
+        let Some((x, update)) = self.find(score, member) else { return false };
+        self.unlink(x, &update);
         let n = self.node_mut(x);
         n.data = Box::default();
         n.nlevels = 0;
         self.free.push(x);
+        true
+    }
+
+    /// zslUpdateScore: moves (old, member) to score `new`, in place when its neighbours
+    /// allow, else unlinking and relinking the same node (no new allocation).
+    fn update_score(&mut self, old: f64, member: &[u8], new: f64) -> bool {
+        let Some((x, update)) = self.find(old, member) else { return false };
+        let back = self.node(x).backward;
+        let next = self.node(x).level(0).next;
+        let after_back = back == NIL || cmp_entry(self.node(back).score, self.node(back).member(), new, member) == Ordering::Less;
+        let before_next = next == NIL || cmp_entry(new, member, self.node(next).score, self.node(next).member()) == Ordering::Less;
+        if after_back && before_next {
+            self.node_mut(x).score = new;
+            return true;
+        }
+        self.unlink(x, &update);
+        self.node_mut(x).score = new;
+        self.link(x);
         true
     }
 
@@ -420,8 +457,7 @@ impl ZSet {
                 }
             }
             ZSet::Skiplist(s) => {
-                if s.list.delete(old, member) {
-                    s.list.insert(new, member);
+                if s.list.update_score(old, member, new) {
                     if let Some(sc) = s.dict.get_mut(member) {
                         *sc = new;
                     }
