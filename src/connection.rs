@@ -432,15 +432,8 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
     };
     let start = reply.len();
     if !spec.arity_ok(args.len()) {
-        let name = command::display_name(args, spec);
-        let text = e::wrong_arity(&name);
-        reply.error(&text);
-        node.record(id, Some(text.as_bytes()), true, 0);
-        if let Some(m) = conn.multi.as_mut() {
-            m.failed = true;
-        }
-        discard_since(conn, reply, start);
-        return Step::Done;
+        let text = e::wrong_arity(&command::display_name(args, spec));
+        return reject(node, conn, reply, start, id, &text);
     }
     if !conn.authenticated && !spec.has(flag::NO_AUTH) {
         reply.error(e::NOAUTH);
@@ -450,14 +443,7 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
     }
     if spec.has(flag::WRITE) && server.aof_write_failing() {
         // Reads go on; writes wait for the AOF to be writable again.
-        let text = server.aof_misconf();
-        reply.error(&text);
-        node.record(id, Some(text.as_bytes()), true, 0);
-        if let Some(m) = conn.multi.as_mut() {
-            m.failed = true;
-        }
-        discard_since(conn, reply, start);
-        return Step::Done;
+        return reject(node, conn, reply, start, id, &server.aof_misconf());
     }
     if let Some(m) = conn.multi.as_mut() {
         match spec.name {
@@ -574,6 +560,18 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
             crate::command::server::maybe_slowlog(server, spec, args, us, &conn.info);
             reply.resp3 = conn.resp3;
         }
+    }
+    discard_since(conn, reply, start);
+    Step::Done
+}
+
+/// Refuses a command before it runs: the error, the rejected-call statistics, and a queued
+/// transaction marked to abort at EXEC.
+fn reject(node: &Node, conn: &mut ConnState, reply: &mut Reply, start: usize, id: CommandId, text: &str) -> Step {
+    reply.error(text);
+    node.record(id, Some(text.as_bytes()), true, 0);
+    if let Some(m) = conn.multi.as_mut() {
+        m.failed = true;
     }
     discard_since(conn, reply, start);
     Step::Done

@@ -54,15 +54,6 @@ impl ShardCore {
     /// Writes the effects recorded so far to the AOF segment (and fdatasyncs with appendfsync
     /// always). Called before any reply that depends on them leaves. Cheap when there is
     /// nothing to write.
-    /// Whether records wait to be written to the AOF.
-    #[inline]
-    pub fn needs_persist(&self) -> bool {
-        match &self.aof {
-            None => false,
-            Some(seg) => !self.engine.effects.is_empty() || seg.has_pending(),
-        }
-    }
-
     #[inline]
     /// False when the write (or fsync) failed: the records stay pending, to be retried, and
     /// write commands are refused with MISCONF until it works again.

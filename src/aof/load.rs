@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::command::Handler;
 use crate::dispatch::{Exec, ShardSet};
@@ -283,11 +283,6 @@ fn apply(
         }
     }
     Ok(())
-}
-
-/// Everything loading found, per shard.
-pub struct ShardLoad {
-    pub files: Vec<(PathBuf, Scan)>,
 }
 
 /// The message for damage in the middle of a segment.

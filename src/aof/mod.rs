@@ -109,11 +109,6 @@ impl Segment {
         }
         Ok(())
     }
-
-    /// Flushes and fsyncs (shutdown).
-    pub fn close(&mut self) -> std::io::Result<()> {
-        self.write_out(true)
-    }
 }
 
 /// The AOF directory of a configuration.
