@@ -5,17 +5,19 @@
 //!   zset-max-listpack-entries members of at most zset-max-listpack-value bytes; score lookup is
 //!   a linear scan, as in Redis's listpack.
 //! - `skiplist`: Redis's structure, a skiplist with spans (O(log n) insert, delete, rank and
-//!   rank lookup) plus a [`Dict`] member -> score (O(1) ZSCORE, ZSCAN's cursor guarantees).
+//!   rank lookup) plus a hash index member -> node (O(1) ZSCORE). Unlike Redis's dict, the
+//!   index holds no copy of the member and allocates nothing per member: its buckets are node
+//!   numbers and its chains run through the nodes themselves (`Node::hnext`), so a member costs
+//!   one arena slot, one block for its bytes and about 6 bytes of buckets.
 //!
 //! A set is converted to `skiplist` when it outgrows the limits and never back (Redis's rule).
 //! Invariants: no score is NaN; the listpack Vec and the skiplist are sorted by
-//! (score, member) with byte-wise member comparison (Redis's sdscmp); the skiplist and the
-//! dict hold the same members with the same scores.
+//! (score, member) with byte-wise member comparison (Redis's sdscmp); every linked skiplist
+//! node is in the index exactly once, and the index holds nothing else.
 
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::dict::Dict;
 use crate::types::Limits;
 
 /// Redis's ZSKIPLIST_MAXLEVEL and ZSKIPLIST_P.
@@ -44,30 +46,39 @@ const LEVEL_BYTES: usize = 8;
 /// traversal step reads one slot: score and links on the same cache line, as Redis's node.
 const INLINE_LEVELS: usize = 2;
 
-/// A skiplist node: score, its first levels and the links in the arena slot; the member's
-/// bytes (after levels beyond the first two, for the few nodes that have them) in one block.
+/// A skiplist node: score, its first levels, the links and the index chain in the arena slot
+/// (48 bytes); in one block, the level count, the levels beyond the first two (for the few
+/// nodes that have them) and the member's bytes. A free slot has an empty block.
 struct Node {
     score: f64,
     inline: [(u32, u32); INLINE_LEVELS],
     backward: u32,
-    nlevels: u8,
+    /// Next node in the same index bucket (NIL ends the chain).
+    hnext: u32,
     data: Box<[u8]>,
 }
 
 impl Node {
     fn new(member: &[u8], score: f64, nlevels: usize) -> Node {
         let extra = nlevels.saturating_sub(INLINE_LEVELS);
-        let mut data = vec![0u8; extra * LEVEL_BYTES + member.len()].into_boxed_slice();
+        let mut data = vec![0u8; 1 + extra * LEVEL_BYTES + member.len()].into_boxed_slice();
+        data[0] = nlevels as u8;
         for i in 0..extra {
-            data[i * LEVEL_BYTES..i * LEVEL_BYTES + 4].copy_from_slice(&NIL.to_le_bytes());
+            let at = 1 + i * LEVEL_BYTES;
+            data[at..at + 4].copy_from_slice(&NIL.to_le_bytes());
         }
-        data[extra * LEVEL_BYTES..].copy_from_slice(member);
-        Node { score, inline: [(NIL, 0); INLINE_LEVELS], backward: NIL, nlevels: nlevels as u8, data }
+        data[1 + extra * LEVEL_BYTES..].copy_from_slice(member);
+        Node { score, inline: [(NIL, 0); INLINE_LEVELS], backward: NIL, hnext: NIL, data }
+    }
+
+    #[inline]
+    fn nlevels(&self) -> usize {
+        self.data.first().copied().unwrap_or(0) as usize
     }
 
     #[inline]
     fn member(&self) -> &[u8] {
-        &self.data[(self.nlevels as usize).saturating_sub(INLINE_LEVELS) * LEVEL_BYTES..]
+        &self.data[1 + self.nlevels().saturating_sub(INLINE_LEVELS) * LEVEL_BYTES..]
     }
 
     #[inline]
@@ -76,7 +87,7 @@ impl Node {
             let (next, span) = self.inline[i];
             return Level { next, span: span as usize };
         }
-        let at = (i - INLINE_LEVELS) * LEVEL_BYTES;
+        let at = 1 + (i - INLINE_LEVELS) * LEVEL_BYTES;
         let b = &self.data[at..at + LEVEL_BYTES];
         Level { next: u32::from_le_bytes([b[0], b[1], b[2], b[3]]), span: u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize }
     }
@@ -88,7 +99,7 @@ impl Node {
             self.inline[i] = (l.next, l.span as u32);
             return;
         }
-        let at = (i - INLINE_LEVELS) * LEVEL_BYTES;
+        let at = 1 + (i - INLINE_LEVELS) * LEVEL_BYTES;
         let b = &mut self.data[at..at + LEVEL_BYTES];
         b[..4].copy_from_slice(&l.next.to_le_bytes());
         b[4..].copy_from_slice(&(l.span as u32).to_le_bytes());
@@ -141,8 +152,8 @@ impl SkipList {
         &mut self.nodes[i as usize]
     }
 
-    /// zslInsert: the member must not be present.
-    fn insert(&mut self, score: f64, member: &[u8]) {
+    /// zslInsert: the member must not be present. Returns the new node.
+    fn insert(&mut self, score: f64, member: &[u8]) -> u32 {
         let lvl = self.random_level();
         let node = Node::new(member, score, lvl);
         let new = match self.free.pop() {
@@ -156,11 +167,12 @@ impl SkipList {
             }
         };
         self.link(new);
+        new
     }
 
     /// Links the unlinked node `new` (score, member and level count set) at its place.
     fn link(&mut self, new: u32) {
-        let lvl = self.node(new).nlevels as usize;
+        let lvl = self.node(new).nlevels();
         let score = self.node(new).score;
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0usize; MAX_LEVEL];
@@ -254,15 +266,15 @@ impl SkipList {
         self.len -= 1;
     }
 
-    /// zslDelete: removes (score, member); false if it was not present.
-    fn delete(&mut self, score: f64, member: &[u8]) -> bool {
-        let Some((x, update)) = self.find(score, member) else { return false };
+    /// zslDelete of a linked node: unlinks it and frees its slot.
+    fn delete_node(&mut self, x: u32) {
+        let n = self.node(x);
+        let Some((_, update)) = self.find(n.score, n.member()) else { return };
         self.unlink(x, &update);
         let n = self.node_mut(x);
         n.data = Box::default();
-        n.nlevels = 0;
+        n.hnext = NIL;
         self.free.push(x);
-        true
     }
 
     /// zslUpdateScore: moves (old, member) to score `new`, in place when its neighbours
@@ -324,12 +336,175 @@ impl SkipList {
     }
 }
 
-/// The full encoding: skiplist for order and rank, dict for member -> score.
+/// Tables smaller than this are never shrunk (Redis's DICT_HT_INITIAL_SIZE).
+const INDEX_MIN: usize = 4;
+
+/// member -> node: Redis's dict (power-of-two tables, load factor 1, incremental rehash one
+/// bucket per operation, shrink below 10% fill) with node numbers for entries and the chains
+/// threaded through `Node::hnext`.
+struct Index {
+    ht: [Vec<u32>; 2],
+    used: [usize; 2],
+    /// Next bucket of `ht[0]` to move into `ht[1]`; None when not rehashing.
+    rehash_idx: Option<usize>,
+    /// Per-set seed so bucket placement cannot be predicted by clients (HashDoS).
+    hasher: ahash::RandomState,
+}
+
+impl Index {
+    fn new() -> Index {
+        Index { ht: [Vec::new(), Vec::new()], used: [0, 0], rehash_idx: None, hasher: ahash::RandomState::new() }
+    }
+
+    #[inline]
+    fn hash(&self, member: &[u8]) -> usize {
+        self.hasher.hash_one(member) as usize
+    }
+
+    fn tables(&self) -> usize {
+        if self.rehash_idx.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
+    fn find(&self, nodes: &[Node], member: &[u8]) -> Option<u32> {
+        if self.used[0] + self.used[1] == 0 {
+            return None;
+        }
+        let h = self.hash(member);
+        for t in &self.ht[..self.tables()] {
+            let mut x = t[h & (t.len() - 1)];
+            while x != NIL {
+                let n = &nodes[x as usize];
+                if n.member() == member {
+                    return Some(x);
+                }
+                x = n.hnext;
+            }
+        }
+        None
+    }
+
+    /// Adds node `x`, whose member is not in the index.
+    fn insert(&mut self, nodes: &mut [Node], x: u32) {
+        self.rehash_step(nodes);
+        if self.rehash_idx.is_none() {
+            if self.ht[0].is_empty() {
+                self.ht[0] = vec![NIL; INDEX_MIN];
+            } else if self.used[0] >= self.ht[0].len() {
+                self.resize(self.used[0] + 1);
+            }
+        }
+        let t = self.tables() - 1;
+        let b = self.hash(nodes[x as usize].member()) & (self.ht[t].len() - 1);
+        nodes[x as usize].hnext = self.ht[t][b];
+        self.ht[t][b] = x;
+        self.used[t] += 1;
+    }
+
+    /// Removes node `x`, which must be in the index.
+    fn remove(&mut self, nodes: &mut [Node], x: u32) {
+        self.rehash_step(nodes);
+        let h = self.hash(nodes[x as usize].member());
+        for t in 0..self.tables() {
+            let b = h & (self.ht[t].len() - 1);
+            let mut cur = self.ht[t][b];
+            let mut prev = NIL;
+            while cur != NIL && cur != x {
+                prev = cur;
+                cur = nodes[cur as usize].hnext;
+            }
+            if cur == x {
+                let next = nodes[x as usize].hnext;
+                if prev == NIL {
+                    self.ht[t][b] = next;
+                } else {
+                    nodes[prev as usize].hnext = next;
+                }
+                nodes[x as usize].hnext = NIL;
+                self.used[t] -= 1;
+                break;
+            }
+        }
+        let (size, used) = (self.ht[0].len(), self.used[0]);
+        if self.rehash_idx.is_none() && size > INDEX_MIN && used * 100 / size < 10 {
+            self.resize(used);
+        }
+    }
+
+    /// Starts moving into a table of the smallest power of two >= `want` (at least INDEX_MIN).
+    fn resize(&mut self, want: usize) {
+        self.ht[1] = vec![NIL; want.max(INDEX_MIN).next_power_of_two()];
+        self.rehash_idx = Some(0);
+    }
+
+    /// Moves one bucket of `ht[0]` (visiting at most 10 empty ones) into `ht[1]`.
+    fn rehash_step(&mut self, nodes: &mut [Node]) {
+        let Some(mut i) = self.rehash_idx else { return };
+        let mut empty = 10;
+        while i < self.ht[0].len() && self.ht[0][i] == NIL {
+            i += 1;
+            empty -= 1;
+            if empty == 0 {
+                self.rehash_idx = Some(i);
+                return;
+            }
+        }
+        if i < self.ht[0].len() {
+            let mut x = std::mem::replace(&mut self.ht[0][i], NIL);
+            let mask = self.ht[1].len() - 1;
+            while x != NIL {
+                let next = nodes[x as usize].hnext;
+                let b = self.hash(nodes[x as usize].member()) & mask;
+                nodes[x as usize].hnext = self.ht[1][b];
+                self.ht[1][b] = x;
+                self.used[0] -= 1;
+                self.used[1] += 1;
+                x = next;
+            }
+            i += 1;
+        }
+        if self.used[0] == 0 {
+            self.ht[0] = std::mem::take(&mut self.ht[1]);
+            self.used = [self.used[1], 0];
+            self.rehash_idx = None;
+        } else {
+            self.rehash_idx = Some(i);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.ht[0].capacity() + self.ht[1].capacity()) * 4
+    }
+}
+
+/// The full encoding: skiplist for order and rank, index for member -> node.
 pub struct Sorted {
-    dict: Dict<f64>,
+    index: Index,
     list: SkipList,
     /// Sum of the members' lengths, so memory figures are O(1).
     member_bytes: usize,
+}
+
+impl Sorted {
+    fn new() -> Sorted {
+        Sorted { index: Index::new(), list: SkipList::new(), member_bytes: 0 }
+    }
+
+    /// Adds a member that is not present.
+    fn insert(&mut self, member: &[u8], score: f64) {
+        self.member_bytes += member.len();
+        let x = self.list.insert(score, member);
+        self.index.insert(&mut self.list.nodes, x);
+    }
+
+    fn remove_node(&mut self, x: u32) {
+        self.member_bytes -= self.list.node(x).member().len();
+        self.index.remove(&mut self.list.nodes, x);
+        self.list.delete_node(x);
+    }
 }
 
 /// A Redis sorted set value (see the module docs for the encodings).
@@ -358,7 +533,7 @@ impl ZSet {
     /// An empty set in the encoding Redis's createZsetObject / createZsetListpackObject picks.
     pub fn new(skiplist: bool) -> ZSet {
         if skiplist {
-            ZSet::Skiplist(Box::new(Sorted { dict: Dict::new(), list: SkipList::new(), member_bytes: 0 }))
+            ZSet::Skiplist(Box::new(Sorted::new()))
         } else {
             ZSet::Listpack(Vec::new())
         }
@@ -394,10 +569,10 @@ impl ZSet {
         match self {
             ZSet::Listpack(v) => v.capacity() * std::mem::size_of::<(Box<[u8]>, f64)>() + v.iter().map(|(m, _)| m.len()).sum::<usize>(),
             ZSet::Skiplist(s) => {
-                // Nodes (with 1.33 levels on average at p = 0.25) and dict entries, each holding
-                // a copy of the member.
-                let per_node = std::mem::size_of::<Node>() + 16;
-                s.list.nodes.capacity() * per_node + s.dict.overhead_bytes() + s.dict.len() * (32 + 8) + 2 * s.member_bytes
+                // Arena slots, and per node a block (level count, 0.33 extra levels on average
+                // at p = 0.25, the member) rounded up by the allocator, plus the index buckets.
+                let blocks = s.list.len * 8 + s.member_bytes;
+                s.list.nodes.capacity() * std::mem::size_of::<Node>() + blocks + s.index.heap_bytes()
             }
         }
     }
@@ -405,7 +580,7 @@ impl ZSet {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
             ZSet::Listpack(v) => v.iter().find(|(m, _)| &**m == member).map(|(_, s)| *s),
-            ZSet::Skiplist(s) => s.dict.get(member).copied(),
+            ZSet::Skiplist(s) => s.index.find(&s.list.nodes, member).map(|x| s.list.node(x).score),
         }
     }
 
@@ -413,11 +588,9 @@ impl ZSet {
     pub fn convert_to_skiplist(&mut self) {
         if let ZSet::Listpack(v) = self {
             let items = std::mem::take(v);
-            let mut full = Sorted { dict: Dict::new(), list: SkipList::new(), member_bytes: 0 };
+            let mut full = Sorted::new();
             for (m, s) in items {
-                full.member_bytes += m.len();
-                full.dict.insert(&m, s);
-                full.list.insert(s, &m);
+                full.insert(&m, s);
             }
             *self = ZSet::Skiplist(Box::new(full));
         }
@@ -437,11 +610,7 @@ impl ZSet {
                 let at = v.partition_point(|(m, s)| cmp_entry(*s, m, score, member) == Ordering::Less);
                 v.insert(at, (member.into(), score));
             }
-            ZSet::Skiplist(s) => {
-                s.member_bytes += member.len();
-                s.dict.insert(member, score);
-                s.list.insert(score, member);
-            }
+            ZSet::Skiplist(s) => s.insert(member, score),
         }
     }
 
@@ -457,11 +626,7 @@ impl ZSet {
                 }
             }
             ZSet::Skiplist(s) => {
-                if s.list.update_score(old, member, new) {
-                    if let Some(sc) = s.dict.get_mut(member) {
-                        *sc = new;
-                    }
-                }
+                s.list.update_score(old, member, new);
             }
         }
     }
@@ -474,9 +639,9 @@ impl ZSet {
                 Some(v.remove(i).1)
             }
             ZSet::Skiplist(s) => {
-                let score = s.dict.remove(member)?;
-                s.list.delete(score, member);
-                s.member_bytes -= member.len();
+                let x = s.index.find(&s.list.nodes, member)?;
+                let score = s.list.node(x).score;
+                s.remove_node(x);
                 Some(score)
             }
         }
@@ -497,7 +662,7 @@ impl ZSet {
         match self {
             ZSet::Listpack(v) => v.iter().position(|(m, _)| &**m == member),
             ZSet::Skiplist(s) => {
-                let score = *s.dict.get(member)?;
+                let score = s.list.node(s.index.find(&s.list.nodes, member)?).score;
                 Some(s.list.count_while(&|sc, m| cmp_entry(sc, m, score, member) == Ordering::Less))
             }
         }
@@ -563,23 +728,25 @@ impl ZSet {
             ZSet::Listpack(v) => {
                 v.drain(lo..hi);
             }
-            ZSet::Skiplist(_) => {
+            ZSet::Skiplist(s) => {
                 let mut victims = Vec::with_capacity(hi - lo);
-                self.for_range(lo, hi, false, |m, s| victims.push((m.to_vec(), s)));
-                if let ZSet::Skiplist(s) = self {
-                    for (m, sc) in victims {
-                        s.list.delete(sc, &m);
-                        s.dict.remove(&m);
-                        s.member_bytes -= m.len();
-                    }
+                let mut x = s.list.node_at(lo);
+                while victims.len() < hi - lo && x != NIL {
+                    victims.push(x);
+                    x = s.list.node(x).level(0).next;
+                }
+                for x in victims {
+                    s.remove_node(x);
                 }
             }
         }
         hi - lo
     }
 
-    /// ZSCAN over the dict (skiplist encoding) with Redis's cursor guarantees; the listpack
-    /// encoding returns everything at once with cursor 0, as Redis does.
+    /// ZSCAN: the skiplist encoding walks the node arena, the cursor being the next slot
+    /// number (nodes never move, so every member present for the whole scan is returned exactly
+    /// once; slots freed and reused meanwhile may show new members, as Redis allows); the
+    /// listpack encoding returns everything at once with cursor 0, as Redis does.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
         match self {
             ZSet::Listpack(v) => {
@@ -587,18 +754,24 @@ impl ZSet {
                 0
             }
             ZSet::Skiplist(s) => {
-                let mut cursor = cursor;
+                // Slot 0 is the header; cursor 0 starts at slot 1.
+                let nodes = &s.list.nodes;
+                let mut at = (cursor as usize).max(1);
                 let mut seen = 0usize;
                 let mut budget = count.max(1) * 10;
-                loop {
-                    cursor = s.dict.scan(cursor, |m, sc| {
+                while at < nodes.len() && seen < count.max(1) && budget > 0 {
+                    let n = &nodes[at];
+                    if n.nlevels() > 0 {
+                        f(n.member(), n.score);
                         seen += 1;
-                        f(m, *sc)
-                    });
-                    budget -= 1;
-                    if cursor == 0 || seen >= count || budget == 0 {
-                        return cursor;
                     }
+                    at += 1;
+                    budget -= 1;
+                }
+                if at >= nodes.len() {
+                    0
+                } else {
+                    at as u64
                 }
             }
         }
@@ -612,11 +785,7 @@ impl Clone for ZSet {
             ZSet::Skiplist(_) => {
                 let mut out = ZSet::new(true);
                 if let ZSet::Skiplist(full) = &mut out {
-                    self.for_each(|m, s| {
-                        full.member_bytes += m.len();
-                        full.dict.insert(m, s);
-                        full.list.insert(s, m);
-                    });
+                    self.for_each(|m, s| full.insert(m, s));
                 }
                 out
             }
@@ -912,6 +1081,57 @@ mod tests {
         assert_eq!(z.remove_range(5, 25), 20);
         assert_eq!(z.len(), n - 20);
         assert_eq!(z.rank(&model[25].0), Some(5));
+    }
+
+    #[test]
+    fn index_finds_every_member_through_growth_shrink_and_rehash() {
+        let l = limits(0);
+        let mut z = ZSet::new(true);
+        let mut model = std::collections::BTreeMap::new();
+        // Grow to 5000 (several resizes, each rehashed a bucket per operation), then remove
+        // nearly all (shrinks), checking lookups of present and absent members as we go.
+        for i in 0..5000u32 {
+            let m = format!("member:{i}").into_bytes();
+            z.insert_new(&m, f64::from(i % 97), &l);
+            model.insert(m, f64::from(i % 97));
+            if i % 250 == 0 {
+                for (m, s) in &model {
+                    assert_eq!(z.score(m), Some(*s));
+                }
+                assert_eq!(z.score(b"member:absent"), None);
+            }
+        }
+        for i in (0..5000u32).filter(|i| i % 50 != 0) {
+            let m = format!("member:{i}").into_bytes();
+            assert_eq!(z.remove(&m), model.remove(&m));
+            assert_eq!(z.remove(&m), None);
+        }
+        assert_eq!(z.len(), model.len());
+        for (m, s) in &model {
+            assert_eq!(z.score(m), Some(*s));
+        }
+        // Freed slots are reused; a scan in small steps returns every member exactly once.
+        for i in 0..300u32 {
+            let m = format!("again:{i}").into_bytes();
+            z.insert_new(&m, 1.5, &l);
+            model.insert(m, 1.5);
+        }
+        if let ZSet::Skiplist(s) = &z {
+            // The shrink from 8192 buckets, rehashed a bucket per operation, has finished.
+            assert_eq!(s.index.rehash_idx, None);
+            assert!(s.index.ht[0].len() <= 1024, "the index shrank: {}", s.index.ht[0].len());
+        }
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        loop {
+            cursor = z.scan(cursor, 7, |m, s| seen.push((m.to_vec(), s)));
+            if cursor == 0 {
+                break;
+            }
+        }
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        let want: Vec<_> = model.into_iter().collect();
+        assert_eq!(seen, want);
     }
 
     #[test]
