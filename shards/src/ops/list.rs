@@ -90,7 +90,7 @@ impl Shard {
         }
         let len = l.len();
         if len > 0 {
-            self.store(db, key, Value::List(l), None, false);
+            self.store(db, key, Value::List(Box::new(l)), None, false);
         }
         Ok(len)
     }

@@ -272,7 +272,7 @@ impl Shard {
         if n == 0 {
             self.remove(db, dst);
         } else {
-            self.store(db, dst, Value::List(l), None, false);
+            self.store(db, dst, Value::List(Box::new(l)), None, false);
         }
         n
     }
@@ -328,7 +328,7 @@ mod tests {
         for v in [b"a", b"b", b"c", b"d", b"e"] {
             l.push(End::Right, v);
         }
-        let mut s = shard_with(&[(b"l", Value::List(l))]);
+        let mut s = shard_with(&[(b"l", Value::List(Box::new(l)))]);
         let range = |s: &mut Shard, start, count, desc| s.sort_source(0, b"l", |_, _| Load::Range { start, count, desc }).unwrap().1;
         assert_eq!(range(&mut s, 1, 2, false), vec![b"b".to_vec(), b"c".to_vec()]);
         assert_eq!(range(&mut s, 1, 2, true), vec![b"d".to_vec(), b"c".to_vec()]);

@@ -588,7 +588,7 @@ fn read_value<R: Read>(inp: &mut Input<R>, t: u8, key: &[u8], limits: &Limits) -
             for _ in 0..n {
                 l.push(End::Right, &inp.string()?);
             }
-            Value::List(l)
+            Value::List(Box::new(l))
         }
         TYPE_SET => {
             let n = inp.len()?;
@@ -647,7 +647,7 @@ fn read_value<R: Read>(inp: &mut Input<R>, t: u8, key: &[u8], limits: &Limits) -
                     _ => return Err(corrupt("quicklist node with an unknown container")),
                 }
             }
-            Value::List(l)
+            Value::List(Box::new(l))
         }
         TYPE_LIST_ZIPLIST => {
             let data = inp.string()?;
@@ -655,7 +655,7 @@ fn read_value<R: Read>(inp: &mut Input<R>, t: u8, key: &[u8], limits: &Limits) -
             for e in blob::ziplist_elems(&data).map_err(corrupt)? {
                 l.push(End::Right, &e.to_vec());
             }
-            Value::List(l)
+            Value::List(Box::new(l))
         }
         TYPE_SET_INTSET => {
             let data = inp.string()?;

@@ -18,7 +18,7 @@ fn list(items: &[&[u8]]) -> Value {
     for i in items {
         l.push(End::Right, i);
     }
-    Value::List(l)
+    Value::List(Box::new(l))
 }
 
 fn hash(pairs: &[(&[u8], &[u8])]) -> Value {

@@ -25,7 +25,7 @@ pub type Pair = (Box<[u8]>, Bytes);
 /// A Redis hash value.
 pub enum Hash {
     Listpack(Vec<Pair>),
-    Table(Dict<Bytes>),
+    Table(Box<Dict<Bytes>>),
 }
 
 /// Longest value stored inline in [`Bytes`]: what fits beside a tag and a length in 24 bytes,
@@ -90,7 +90,7 @@ impl Clone for Hash {
                 for (f, v) in d.iter() {
                     out.insert(f, v.clone());
                 }
-                Hash::Table(out)
+                Hash::Table(Box::new(out))
             }
         }
     }
@@ -203,7 +203,7 @@ impl Hash {
             for (f, val) in std::mem::take(v) {
                 d.insert_owned(f, val);
             }
-            *self = Hash::Table(d);
+            *self = Hash::Table(Box::new(d));
         }
     }
 

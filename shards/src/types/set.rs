@@ -21,7 +21,7 @@ const INTSET_HARD_LIMIT: usize = 1 << 30;
 /// A Redis set value.
 pub enum Set {
     Ints(IntSet),
-    Hash(HashSet),
+    Hash(Box<HashSet>),
 }
 
 /// The `hashtable` encoding: the members, and their total length (for memory figures).
@@ -71,7 +71,7 @@ impl Clone for Set {
                 for (k, _) in h.dict.iter() {
                     out.insert(k);
                 }
-                Set::Hash(out)
+                Set::Hash(Box::new(out))
             }
         }
     }
@@ -115,7 +115,7 @@ impl Set {
         if parse_i64_strict(first).is_some() {
             Set::Ints(IntSet::default())
         } else {
-            Set::Hash(HashSet::default())
+            Set::Hash(Box::new(HashSet::default()))
         }
     }
 
@@ -277,7 +277,7 @@ impl Set {
             for n in v.iter() {
                 h.insert(buf.format(n).as_bytes());
             }
-            *self = Set::Hash(h);
+            *self = Set::Hash(Box::new(h));
         }
     }
 }
