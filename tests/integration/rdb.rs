@@ -92,7 +92,7 @@ fn engine_dataset() -> Shard {
         s.store(db, b"long", Value::Str(StrValue::from_bytes("Z".repeat(5000).as_bytes())), None, false);
         let mut l = List::new(-2);
         (0..5000).for_each(|i| l.push(End::Right, format!("e{i}").as_bytes()));
-        s.store(db, b"list", Value::List(l), None, false);
+        s.store(db, b"list", Value::List(Box::new(l)), None, false);
         let mut h = Hash::default();
         (0..10).for_each(|i| {
             h.set(format!("f{i}").as_bytes(), format!("{i}").as_bytes(), &limits);

@@ -115,7 +115,7 @@ impl Set {
         if parse_i64_strict(first).is_some() {
             Set::Ints(IntSet::default())
         } else {
-            Set::Hash(Box::new(HashSet::default()))
+            Set::Hash(Box::default())
         }
     }
 
