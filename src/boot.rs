@@ -72,8 +72,18 @@ pub fn apply_loglevel(cfg: &Config) {
     }
 }
 
-/// Ends the process now (SHUTDOWN, signals).
+/// The listening sockets, so exit can stop them listening first (see [`exit_now`]).
+static LISTEN_FDS: std::sync::OnceLock<Vec<std::os::fd::RawFd>> = std::sync::OnceLock::new();
+
+/// Ends the process now (SHUTDOWN, signals). The listening sockets are shut down first: an
+/// io_uring accept still pending holds its socket until the kernel tears the ring down, after
+/// the process has exited, and a server restarted at once on the same port would find it
+/// still listening ("Address already in use").
 pub fn exit_now(code: i32) -> ! {
+    for &fd in LISTEN_FDS.get().map(Vec::as_slice).unwrap_or_default() {
+        // SAFETY: shutdown on a descriptor this process opened and never closes before exit.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
     std::process::exit(code)
 }
 
@@ -179,6 +189,7 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
         }
         listeners.push(mine);
     }
+    let _ = LISTEN_FDS.set(listeners.iter().flatten().map(std::os::fd::AsRawFd::as_raw_fd).collect());
 
     // Before any thread exists, so every thread inherits the mask and only sigwait sees them.
     block_signals();

@@ -1,6 +1,7 @@
 //! `Dict<V>`: the keyspace hash table, keyed by byte strings, modelled on Redis's `dict.c`.
 //!
-//! It owns every key (as a `Box<[u8]>` inside a heap node) and every value. Redis's design is
+//! It owns every key (inside its heap node: up to 22 bytes inline, longer ones boxed, see
+//! [`Bytes`]) and every value. Redis's design is
 //! copied rather than using `std::collections::HashMap` because three server features depend
 //! on the table layout itself:
 //!
@@ -23,6 +24,8 @@
 
 use std::{iter, mem, slice, vec};
 
+use crate::bytes::Bytes;
+
 /// Size of a table on first insert (Redis `DICT_HT_INITIAL_SIZE`).
 const INITIAL_SIZE: usize = 4;
 /// Shrink when less than this percentage of buckets would be used (Redis `HASHTABLE_MIN_FILL`).
@@ -37,7 +40,7 @@ type Link<V> = Option<Box<Node<V>>>;
 
 /// One chained entry. Deliberately minimal (no cached hash): key fat pointer + value + next.
 struct Node<V> {
-    key: Box<[u8]>,
+    key: Bytes,
     value: V,
     next: Link<V>,
 }
@@ -93,7 +96,7 @@ fn chain_entry<'a, V>(mut cur: &'a mut Link<V>, key: &[u8]) -> Result<&'a mut No
     }
 }
 
-fn new_node<V>(key: Box<[u8]>, value: V) -> Box<Node<V>> {
+fn new_node<V>(key: Bytes, value: V) -> Box<Node<V>> {
     Box::new(Node { key, value, next: None })
 }
 
@@ -213,7 +216,7 @@ impl<V> Dict<V> {
     }
 
     /// The key is copied (or moved, if owned) only when it is actually inserted.
-    fn insert_impl<K: AsRef<[u8]> + Into<Box<[u8]>>>(&mut self, key: K, value: V) -> Option<V> {
+    fn insert_impl<K: AsRef<[u8]> + Into<Bytes>>(&mut self, key: K, value: V) -> Option<V> {
         self.prepare_insert();
         let h = self.hash(key.as_ref());
         match self.entry(h, key.as_ref()) {
@@ -260,7 +263,7 @@ impl<V> Dict<V> {
         })?;
         self.shrink_if_needed();
         let Node { key, value, .. } = *node;
-        Some((key, value))
+        Some((key.into(), value))
     }
 
     /// Drops every entry and frees the bucket arrays.
@@ -632,7 +635,7 @@ impl<V> Iterator for IntoIter<V> {
             if let Some(mut n) = self.chain.take() {
                 self.chain = n.next.take();
                 let Node { key, value, .. } = *n;
-                return Some((key, value));
+                return Some((key.into(), value));
             }
             self.chain = self.buckets.next()?;
         }

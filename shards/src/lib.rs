@@ -4,6 +4,7 @@
 //! runtime. A [`Shard`] is owned by exactly one thread at a time (its shard thread, or the
 //! coordinator while that shard is held), so nothing inside needs locks.
 
+pub mod bytes;
 pub mod dict;
 pub mod digest;
 pub mod effects;

@@ -16,6 +16,7 @@
 
 use std::fmt;
 
+use crate::bytes::Bytes;
 use crate::dict::{self, Dict};
 use crate::types::Limits;
 
@@ -26,52 +27,6 @@ pub type Pair = (Box<[u8]>, Bytes);
 pub enum Hash {
     Listpack(Vec<Pair>),
     Table(Box<Dict<Bytes>>),
-}
-
-/// Longest value stored inline in [`Bytes`]: what fits beside a tag and a length in 24 bytes,
-/// the size of a boxed slice plus the enum's tag.
-const INLINE_CAP: usize = 22;
-
-/// An immutable byte string that keeps short contents inline (no heap allocation).
-#[derive(Clone)]
-pub enum Bytes {
-    Inline { len: u8, buf: [u8; INLINE_CAP] },
-    Heap(Box<[u8]>),
-}
-
-impl From<&[u8]> for Bytes {
-    #[inline]
-    fn from(b: &[u8]) -> Bytes {
-        if b.len() <= INLINE_CAP {
-            let mut buf = [0u8; INLINE_CAP];
-            buf[..b.len()].copy_from_slice(b);
-            Bytes::Inline { len: b.len() as u8, buf }
-        } else {
-            Bytes::Heap(b.into())
-        }
-    }
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-
-    #[inline]
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Inline { len, buf } => &buf[..*len as usize],
-            Bytes::Heap(b) => b,
-        }
-    }
-}
-
-impl Bytes {
-    /// Heap bytes beyond the inline representation.
-    fn heap_len(&self) -> usize {
-        match self {
-            Bytes::Inline { .. } => 0,
-            Bytes::Heap(b) => b.len(),
-        }
-    }
 }
 
 impl Default for Hash {
@@ -286,18 +241,6 @@ mod tests {
         let mut g = Hash::default();
         g.set(b"123456789", b"v", &l);
         assert_eq!(g.encoding_name(), "hashtable");
-    }
-
-    #[test]
-    fn short_values_are_inline() {
-        assert_eq!(std::mem::size_of::<Bytes>(), 24);
-        let short = Bytes::from(&[7u8; INLINE_CAP][..]);
-        assert!(matches!(short, Bytes::Inline { .. }));
-        assert_eq!(&*short, &[7u8; INLINE_CAP][..]);
-        let long = Bytes::from(&[9u8; INLINE_CAP + 1][..]);
-        assert!(matches!(long, Bytes::Heap(_)));
-        assert_eq!(&*long, &[9u8; INLINE_CAP + 1][..]);
-        assert!(Bytes::from(&b""[..]).is_empty());
     }
 
     #[test]

@@ -17,47 +17,8 @@
 
 use std::collections::VecDeque;
 
-/// Longest element stored inline (keeps [`Elem`] at 24 bytes).
-pub const INLINE: usize = 22;
-
 /// One element taken out of a list (what LPOP/RPOP/LMOVE hand back), kept off the heap when short.
-#[derive(Clone)]
-pub enum Elem {
-    Inline { len: u8, buf: [u8; INLINE] },
-    Heap(Box<[u8]>),
-}
-
-impl Elem {
-    pub fn new(bytes: &[u8]) -> Elem {
-        if bytes.len() <= INLINE {
-            let mut buf = [0u8; INLINE];
-            buf[..bytes.len()].copy_from_slice(bytes);
-            Elem::Inline { len: bytes.len() as u8, buf }
-        } else {
-            Elem::Heap(bytes.into())
-        }
-    }
-
-    #[inline]
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Elem::Inline { len, buf } => &buf[..*len as usize],
-            Elem::Heap(b) => b,
-        }
-    }
-}
-
-impl std::fmt::Debug for Elem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
-    }
-}
-
-impl PartialEq for Elem {
-    fn eq(&self, other: &Elem) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
+pub use crate::bytes::Bytes as Elem;
 
 /// Which end of a list (Redis's LIST_HEAD / LIST_TAIL, the LEFT / RIGHT arguments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
