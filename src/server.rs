@@ -316,6 +316,15 @@ impl Server {
         }
     }
 
+    /// The (db, key) pairs clients WATCH on `shard`.
+    pub fn watcher_keys(&self, shard: usize) -> Vec<(usize, Vec<u8>)> {
+        let w = &self.watchers[shard];
+        if w.count.load(Relaxed) == 0 {
+            return Vec::new();
+        }
+        w.map.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
     pub fn is_watched(&self, shard: usize, db: usize, key: &[u8]) -> bool {
         self.watched[shard].set.lock().unwrap_or_else(|p| p.into_inner()).contains(&(db, key.to_vec()))
     }

@@ -113,6 +113,23 @@ impl ShardCore {
         }
     }
 
+    /// FLUSHDB, FLUSHALL and SWAPDB, before they change anything: the WATCHers of a key of
+    /// `db` (every database when None) that exists in it, or in `other` (the database SWAPDB
+    /// swaps it with), see their EXEC abort; watched keys that do not exist stay untouched
+    /// (Redis's touchAllWatchedKeysInDb).
+    pub fn touch_watched_existing(&mut self, server: &Server, db: Option<usize>, other: Option<usize>) {
+        let id = self.engine.id;
+        for (d, key) in server.watcher_keys(id) {
+            if db.is_some_and(|x| x != d) {
+                continue;
+            }
+            let here = |x: usize| self.engine.dbs.get(x).is_some_and(|t| t.main.contains_key(&key));
+            if here(d) || other.is_some_and(here) {
+                server.touch_watched(id, Some(d), Some(&key));
+            }
+        }
+    }
+
     /// SWAPDB: every key of `db` on this shard that blocked clients wait on and that now
     /// holds a value (Redis's scanDatabaseForReadyKeys).
     pub fn note_db_ready(&mut self, server: &Server, db: usize) {
@@ -433,7 +450,14 @@ impl Node {
         // Redis gives the slow cycle 25% of a cron period; spend it in short slices so the
         // shard never stalls for long, and come back sooner while there is backlog.
         let slice = (period / 4).min(Duration::from_millis(5));
+        let watched = self.server.any_watched(core.engine.id);
+        if watched {
+            core.engine.expired_log = Some(Vec::new());
+        }
         let timed_out = core.engine.active_expire_cycle(effort, Instant::now() + slice);
+        for (db, key) in core.engine.expired_log.take().unwrap_or_default() {
+            self.server.touch_watched(core.engine.id, Some(db), Some(&key));
+        }
         core.engine.tables_cron(100);
         core.stats.sample_ops();
         core.persist(&self.server);

@@ -33,3 +33,5 @@ mod server;
 mod sort;
 #[path = "integration/strings.rs"]
 mod strings;
+#[path = "integration/watch.rs"]
+mod watch;

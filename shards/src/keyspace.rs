@@ -75,6 +75,9 @@ pub struct Shard {
     pub stats: KeyspaceStats,
     /// Every change to the dataset, as commands (see [`crate::effects`]).
     pub effects: crate::effects::EffectLog,
+    /// While Some, the keys expiry deletes are collected here (the owner sets it when clients
+    /// WATCH keys of this shard: an expired watched key aborts their EXEC, as in Redis).
+    pub expired_log: Option<Vec<(usize, Vec<u8>)>>,
     /// Cached wall clock in ms, refreshed by the owner once per loop turn ([`Shard::set_now`]):
     /// commands read it instead of the system clock (Redis's mstime cache, server.mstime).
     now_ms: i64,
@@ -90,6 +93,7 @@ impl Shard {
             dbs,
             stats: KeyspaceStats::default(),
             effects: crate::effects::EffectLog::default(),
+            expired_log: None,
             now_ms: wall_clock_ms(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
@@ -144,6 +148,9 @@ impl Shard {
             d.volatile.remove(key);
             self.stats.expired_keys += 1;
             self.effects.push(db, &[b"DEL", key]);
+            if let Some(log) = &mut self.expired_log {
+                log.push((db, key.to_vec()));
+            }
         }
         expired
     }
@@ -310,6 +317,9 @@ impl Shard {
                             d.volatile.remove(k);
                             expired += 1;
                             self.effects.push(db, &[b"DEL", k]);
+                            if let Some(log) = &mut self.expired_log {
+                                log.push((db, k.to_vec()));
+                            }
                         }
                         Some(e) if e.expire_at != 0 => {
                             ttl_sum += e.expire_at - now;

@@ -395,15 +395,22 @@ fn flush_mode(a: &Args<'_>) -> CmdResult {
 
 fn flushdb(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     flush_mode(a)?;
-    let db = x.db;
-    x.for_each_core(|c| c.engine.flush_db(db));
+    let (db, server) = (x.db, x.server);
+    x.for_each_core(|c| {
+        c.touch_watched_existing(server, Some(db), None);
+        c.engine.flush_db(db);
+    });
     x.reply.ok();
     Ok(())
 }
 
 fn flushall(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     flush_mode(a)?;
-    x.for_each_core(|c| c.engine.flush_all());
+    let server = x.server;
+    x.for_each_core(|c| {
+        c.touch_watched_existing(server, None, None);
+        c.engine.flush_all();
+    });
     x.reply.ok();
     Ok(())
 }
@@ -417,6 +424,8 @@ fn swapdb(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     }
     let server = x.server;
     x.for_each_core(|c| {
+        c.touch_watched_existing(server, Some(i as usize), Some(j as usize));
+        c.touch_watched_existing(server, Some(j as usize), Some(i as usize));
         c.engine.swap_db(i as usize, j as usize);
         // Clients blocked in either database wake if their key now holds a value.
         c.note_db_ready(server, i as usize);

@@ -237,8 +237,8 @@ pub fn persist_held(server: &Server, cores: &[Option<*mut ShardCore>]) {
     }
 }
 
-/// WATCHed keys this request wrote abort their watchers' next EXEC. A write with no key
-/// (FLUSHALL, FLUSHDB, SWAPDB) touches every watched key.
+/// WATCHed keys this request wrote abort their watchers' next EXEC. The writes with no key
+/// (FLUSHALL, FLUSHDB, SWAPDB) touch the watched keys they affect themselves.
 fn touch_watchers(server: &Server, req: &CoordRequest, keys: &[Vec<u8>], multi_keys: &[(usize, Vec<u8>)], wrote: bool) {
     if !wrote {
         return;
@@ -249,11 +249,6 @@ fn touch_watchers(server: &Server, req: &CoordRequest, keys: &[Vec<u8>], multi_k
     }
     for (db, k) in multi_keys {
         server.touch_watched(shards::route::shard_of(k, n), Some(*db), Some(k));
-    }
-    if keys.is_empty() && multi_keys.is_empty() {
-        for s in 0..n {
-            server.touch_watched(s, None, None);
-        }
     }
 }
 
