@@ -29,6 +29,12 @@
 #   RUNS          alternating runs per server; medians shown    [1]
 #   VERBOSE       1: also print every run's bench-redis.sh table [0]
 #   SHARDIS_PORT / REDIS_PORT                                   [7341 / 7342]
+#   SHARDIS_ARGS / REDIS_ARGS extra server arguments (word-split)  [none]
+#                 e.g. the AOF comparison of issue 4:
+#                 SHARDIS_ARGS="--appendonly yes --appendfsync always --dir /tmp/a" \
+#                 REDIS_ARGS="--appendonly yes --appendfsync always" TESTS=set benches/compare.sh
+#                 (REDIS_SERVER=target/release/shardis REDIS_ARGS=--shards\ 1 compares shardis
+#                 with itself: AOF on against off)
 #   SERVER_CPU    CPU the servers are pinned to                 [0]
 #   BENCH_REDIS   the load script                               [../shared/tools/bench-redis.sh]
 #   OUT           directory for logs and raw tables             [a new /tmp/shardis-compare.*]
@@ -119,11 +125,13 @@ echo "# redis:   $($REDIS_SERVER --version 2>&1 | head -1)"
 # machine hits both servers alike; each ratio is taken within a run, then the median is shown.
 : >"$OUT/raw.csv"
 for run in $(seq 1 "$RUNS"); do
-  start shardis "$SHARDIS_PORT" taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$SHARDIS_PORT" --shards 1 --save '' || exit 1
+  # shellcheck disable=SC2086 # the extra arguments are meant to be word-split
+  start shardis "$SHARDIS_PORT" taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$SHARDIS_PORT" --shards 1 --save '' ${SHARDIS_ARGS:-} || exit 1
   bench shardis "$SHARDIS_PORT" "$run" || exit 1
   cleanup
+  # shellcheck disable=SC2086
   start redis "$REDIS_PORT" taskset -c "$SERVER_CPU" "$REDIS_SERVER" --port "$REDIS_PORT" --save '' --appendonly no \
-    --dir "$OUT" || exit 1
+    --dir "$OUT" ${REDIS_ARGS:-} || exit 1
   bench redis "$REDIS_PORT" "$run" || exit 1
   cleanup
   echo "# run $run/$RUNS done $(date -u +%T)" >&2
