@@ -408,7 +408,7 @@ impl<R: Read> Read for Counting<'_, R> {
 }
 
 /// Loads an RDB base into the shard.
-fn load_rdb_base(server: &Server, core: &mut ShardCore, path: &Path) -> Result<u64, String> {
+fn load_rdb_base(server: &Server, core: &mut ShardCore, path: &Path, delay_us: u64) -> Result<u64, String> {
     let f = File::open(path).map_err(|e| format!("Can't open the AOF base {}: {e}", path.display()))?;
     let opts = shards::rdb::LoadOptions { databases: server.databases, limits: server.limits(), skip_expired_before: None };
     let reader = Counting { inner: BufReader::with_capacity(1 << 16, f), pending: 0, to: &server.aof.load.loaded_bytes };
@@ -416,6 +416,9 @@ fn load_rdb_base(server: &Server, core: &mut ShardCore, path: &Path) -> Result<u
     let stats = shards::rdb::load(reader, &opts, |db, key, value, expire_at| {
         let lru = (engine.now_ms() / 1000) as u32;
         engine.put_entry(db, &key, shards::keyspace::Entry { value, expire_at, lru });
+        if delay_us > 0 {
+            std::thread::sleep(Duration::from_micros(delay_us));
+        }
     })
     .map_err(|e| {
         format!(
@@ -592,7 +595,7 @@ fn load_files(server: &Server, cores: &mut [ShardCore], manifest: &Manifest, dir
                     let mut keys = 0;
                     for (path, rdb, s) in files {
                         if *rdb {
-                            keys += load_rdb_base(server, core, path)?;
+                            keys += load_rdb_base(server, core, path, delay_us)?;
                             continue;
                         }
                         let r = replay(server, core, path, s.valid_len, complete, progress, delay_us)?;

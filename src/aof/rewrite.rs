@@ -430,3 +430,80 @@ pub fn is_rdb_file(path: &Path) -> bool {
     let mut magic = [0u8; 5];
     File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok() && &magic == b"REDIS"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shards::value::{StrValue, Value};
+
+    fn sample() -> shards::Shard {
+        let mut s = shards::Shard::new(0, 16);
+        s.store(0, b"a", Value::Str(StrValue::from_bytes(b"1")), None, false);
+        s.store(0, b"t", Value::Str(StrValue::from_bytes(b"2")), Some(4_000_000_000_000), false);
+        s.store(5, b"b", Value::Str(StrValue::from_bytes(b"3")), None, false);
+        s
+    }
+
+    fn digest(s: &shards::Shard) -> String {
+        let mut d = shards::digest::DatasetDigest::default();
+        d.add_shard(s);
+        shards::digest::hex(&d.finish())
+    }
+
+    #[test]
+    fn an_rdb_base_loads_back_to_the_same_dataset() {
+        let s = sample();
+        let mut out = Vec::new();
+        write_base(&s, &mut out, true, true, true).unwrap();
+        assert_eq!(&out[..9], b"REDIS0010");
+        let mut back = shards::Shard::new(0, 16);
+        let opts = shards::rdb::LoadOptions { databases: 16, limits: Default::default(), skip_expired_before: None };
+        let stats =
+            shards::rdb::load(&out[..], &opts, |db, k, v, exp| back.put_entry(db, &k, shards::keyspace::Entry { value: v, expire_at: exp, lru: 0 })).unwrap();
+        assert_eq!(stats.keys, 3);
+        assert!(stats.aux.iter().any(|(k, v)| k == b"aof-base" && v == b"1"), "{:?}", stats.aux);
+        assert_eq!(digest(&back), digest(&s));
+    }
+
+    #[test]
+    fn a_resp_base_selects_each_database_and_keeps_ttls() {
+        let mut out = Vec::new();
+        write_base(&sample(), &mut out, false, true, true).unwrap();
+        let mut cmds = Vec::new();
+        let mut rest = &out[..];
+        while !rest.is_empty() {
+            let argv = shards::effects::decode(rest).expect("a RESP command");
+            let mut enc = Vec::new();
+            encode_into(&mut enc, argv.len(), argv.iter().map(|a| a.as_slice()));
+            rest = &rest[enc.len()..];
+            cmds.push(argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" "));
+        }
+        assert_eq!((cmds[0].as_str(), &cmds[4..]), ("SELECT 0", &["SELECT 5".to_string(), "SET b 3".to_string()][..]));
+        let pos = |c: &str| cmds.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c} missing from {cmds:?}"));
+        assert!(pos("SET a 1") < 4);
+        assert!(pos("SET t 2") < pos("PEXPIREAT t 4000000000000") && pos("PEXPIREAT t 4000000000000") < 4, "{cmds:?}");
+    }
+
+    #[test]
+    fn bgrewriteaof_starts_once_and_is_scheduled_behind_a_background_save() {
+        let server = Server::new(crate::config::Config::default(), 2);
+        let st = &server.aof.rewrite;
+        server.bg_busy.store(true, Relaxed);
+        assert_eq!(request(&server), Start::Scheduled);
+        assert!(st.scheduled.load(Relaxed) && !st.in_progress());
+        server.bg_busy.store(false, Relaxed);
+        st.scheduled.store(false, Relaxed);
+        assert_eq!(request(&server), Start::Started);
+        assert_eq!(request(&server), Start::InProgress);
+        assert!(st.in_progress());
+        assert_eq!(st.rewrites.load(Relaxed), 1);
+        st.shard_done(true);
+        assert!(st.in_progress(), "one shard of two is done");
+        st.shard_done(false);
+        assert!(!st.in_progress());
+        assert!(!st.last_ok.load(Relaxed), "a shard failed, so the round did");
+        assert_eq!(st.consecutive_failures.load(Relaxed), 1);
+        assert!(st.last_time_sec.load(Relaxed) >= 0);
+        assert_eq!(st.current_time_sec(), -1);
+    }
+}
