@@ -178,14 +178,11 @@ pub fn cron(server: &Arc<Server>, core: &mut ShardCore) {
     if !appendonly && core.aof.is_some() {
         stop_appending(server, core);
     }
-    if appendonly && core.aof.is_none() {
-        // Redis's startAppendOnly: a rewrite creates the base, then the shard appends. It
-        // waits for a running round to end.
-        if st.begin_round(n, &[id]) {
-            st.requested(n)[id].store(false, Relaxed);
-            run(server, core, true);
-        }
-        return;
+    if appendonly && core.aof.is_none() && !st.in_progress() {
+        // Redis's startAppendOnly: a rewrite creates the base, then the shard appends. One
+        // round turns every shard on (after a running round ends).
+        let all: Vec<usize> = (0..n).collect();
+        st.begin_round(n, &all);
     }
     if st.scheduled.load(Relaxed) && !server.bg_busy.load(Relaxed) && !st.in_progress() && st.scheduled.swap(false, Relaxed) {
         let all: Vec<usize> = (0..n).collect();
@@ -194,7 +191,7 @@ pub fn cron(server: &Arc<Server>, core: &mut ShardCore) {
         }
     }
     if st.requested(n)[id].swap(false, Relaxed) {
-        run(server, core, false);
+        run(server, core, appendonly && core.aof.is_none());
         return;
     }
     // Redis's serverCron rule: rewrite when the AOF is bigger than min-size and grew by the

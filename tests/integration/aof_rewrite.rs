@@ -282,8 +282,9 @@ fn config_set_appendonly_yes_writes_a_base_then_appends() {
         fill(&mut c);
         assert_eq!(srv.info("persistence")["aof_enabled"], "0");
         c.ok(["CONFIG", "SET", "appendonly", "yes"]);
-        let info = wait_rewrite_done(&srv, 2);
+        let info = wait_rewrite_done(&srv, 1);
         assert_eq!(info["aof_enabled"], "1");
+        assert_eq!(info["aof_rewrites"], "1", "one round turns every shard on");
         assert_eq!(info["aof_last_bgrewrite_status"], "ok");
         c.ok(["SET", "after-enable", "1"]);
         let m = manifest(dir.path());
