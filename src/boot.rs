@@ -196,21 +196,21 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
     crate::stats::calibrate();
     let server = Arc::new(Server::new(cfg, nshards));
     let _ = server.mailboxes.set((0..nshards).map(|_| Arc::new(Mailbox::new())).collect());
-    // The dataset, before any shard serves: each shard's AOF segments, checked and replayed in
-    // parallel. Connections wait in the listen backlog meanwhile.
-    let cores = crate::aof::open_and_load(&server, nshards).map_err(ServerError)?;
-    if server.config().appendonly {
-        crate::aof::spawn_fsync_thread(server.clone()).map_err(|e| ServerError(format!("aof fsync thread: {e}")))?;
-    }
+    // The AOF's manifest now, so a wrong setup fails before anything serves. The dataset
+    // itself loads while the shards serve: clients get -LOADING until it is in.
+    let manifest = crate::aof::load::prepare(&server, nshards).map_err(ServerError)?;
+    server.loading.store(true, Relaxed);
+    crate::aof::spawn_fsync_thread(server.clone()).map_err(|e| ServerError(format!("aof fsync thread: {e}")))?;
     let coord = crate::coordinator::spawn(server.clone()).map_err(|e| ServerError(format!("coordinator thread: {e}")))?;
     let _ = server.coordinator.set(coord);
 
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<&'static str, String>>(nshards);
     let mut handles = Vec::new();
-    for ((id, mine), core) in listeners.into_iter().enumerate().zip(cores) {
+    for (id, mine) in listeners.into_iter().enumerate() {
         let server = server.clone();
         let cpu = cpus[id % cpus.len()];
         let ready = ready_tx.clone();
+        let core = crate::shard::ShardCore::new(id, server.databases);
         let h = std::thread::Builder::new()
             .name(format!("shard-{id}"))
             .spawn(move || {
@@ -230,14 +230,37 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
         }
     }
     server.used_memory_startup.store(crate::alloc::used_memory(), Relaxed);
-    tracing::info!(
-        shards = nshards,
-        io_driver = server.io_driver.get().copied().unwrap_or("?"),
-        port = server.config().port,
-        "Ready to accept connections tcp"
-    );
+    tracing::info!(shards = nshards, io_driver = server.io_driver.get().copied().unwrap_or("?"), port = server.config().port, "Listening; loading the dataset");
+    // Loading runs on its own thread, so SIGTERM is handled meanwhile.
+    let loader = server.clone();
+    std::thread::Builder::new()
+        .name("loader".into())
+        .spawn(move || match crate::aof::load::load_dataset(&loader, nshards, manifest) {
+            Ok(cores) => install(&loader, cores),
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("{e}");
+                exit_now(1);
+            }
+        })
+        .map_err(|e| ServerError(format!("loader thread: {e}")))?;
     wait_for_signal(&server);
     Ok(())
+}
+
+/// Hands each shard its loaded dataset, then ends the loading state.
+fn install(server: &Server, cores: Vec<crate::shard::ShardCore>) {
+    let mut acks = Vec::new();
+    for (id, core) in cores.into_iter().enumerate() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        server.mailbox(id).send(crate::shard::Msg::Install(Box::new(core), tx));
+        acks.push(rx);
+    }
+    for rx in acks {
+        let _ = rx.recv();
+    }
+    server.loading.store(false, Relaxed);
+    tracing::info!(shards = server.nshards, port = server.config().port, "Ready to accept connections tcp");
 }
 
 /// Signals are taken by the main thread only (sigwait), so shard threads never see them.
@@ -270,7 +293,7 @@ fn wait_for_signal(server: &Server) {
     server.shutdown.store(true, Relaxed);
     // Every acknowledged write is already in its segment (written before its reply); make the
     // segments durable before exiting.
-    if server.config().appendonly {
+    {
         match server.aof_sync.sync_all() {
             Ok(()) => tracing::info!("Calling fsync() on the AOF file."),
             Err(e) => tracing::warn!("fsync of the AOF failed at shutdown: {e}"),
@@ -332,9 +355,8 @@ async fn shard_main(id: usize, server: Arc<Server>, core: crate::shard::ShardCor
             Err(e) => tracing::error!(shard = id, "cannot use listening socket: {e}"),
         }
     }
-    if node.core.borrow().aof.is_some() {
-        monoio::spawn(node.clone().run_aof_writer());
-    }
+    // Always: the AOF can be turned on at run time (CONFIG SET appendonly yes).
+    monoio::spawn(node.clone().run_aof_writer());
     let cron_node = node.clone();
     monoio::spawn(async move {
         loop {

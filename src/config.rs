@@ -704,13 +704,14 @@ static TABLE: &[Param] = &[
     row("rdb-key-save-delay", &[], HIDDEN, "0", int(INT_MIN, INT_MAX), EXTRA),
     row("key-load-delay", &[], HIDDEN, "0", int(INT_MIN, INT_MAX), EXTRA),
     row("loading-process-events-interval-bytes", &[], HIDDEN, "2097152", int(1024, INT_MAX), EXTRA),
-    // Turning the AOF on at run time needs a rewrite to produce its base: startup only for now.
-    row("appendonly", &[], IMMUTABLE, "no", Ty::Bool, bool_field!(appendonly)),
+    // Turning the AOF on at run time starts a rewrite that creates its base (crate::aof::rewrite).
+    row("appendonly", &[], 0, "no", Ty::Bool, bool_field!(appendonly)),
     row("appendfsync", &[], 0, "everysec", Ty::Enum(AppendFsync::NAMES), enum_field!(appendfsync, AppendFsync)),
     row("appenddirname", &[], IMMUTABLE, "appendonlydir", STR, field!(appenddirname, Str)).checked(valid_aof_dirname),
     row("appendfilename", &[], IMMUTABLE, "appendonly.aof", STR, field!(appendfilename, Str)).checked(valid_aof_filename),
     row("no-appendfsync-on-rewrite", &[], 0, "no", Ty::Bool, EXTRA),
     row("aof-load-truncated", &[], 0, "yes", Ty::Bool, bool_field!(aof_load_truncated)),
+    row("aof-use-rdb-preamble", &[], 0, "yes", Ty::Bool, EXTRA),
     row("auto-aof-rewrite-percentage", &[], 0, "100", int(0, INT_MAX), int_field!(auto_aof_rewrite_percentage, u64)),
     row("auto-aof-rewrite-min-size", &[], 0, "67108864", mem(0, LLONG_MAX), int_field!(auto_aof_rewrite_min_size, u64)),
     // --- replication

@@ -445,6 +445,10 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
         // Reads go on; writes wait for the AOF to be writable again.
         return reject(node, conn, reply, start, id, &server.aof_misconf());
     }
+    if !spec.has(flag::LOADING) && server.loading.load(Relaxed) {
+        // Redis's processCommand: only commands flagged "loading" run while the dataset loads.
+        return reject(node, conn, reply, start, id, e::LOADING);
+    }
     if let Some(m) = conn.multi.as_mut() {
         match spec.name {
             "exec" if !m.failed => return Step::Transaction,

@@ -43,6 +43,7 @@ struct Totals {
 fn gather(x: &mut Exec<'_>) -> Totals {
     let mut t = Totals { keyspace: vec![(0, 0, 0, 0); x.server.databases], ..Default::default() };
     let mut shards_seen = 0.0;
+    let server = x.server;
     x.for_each_core(|c| {
         shards_seen += 1.0;
         if t.commands.len() < c.stats.commands.len() {
@@ -69,8 +70,9 @@ fn gather(x: &mut Exec<'_>) -> Totals {
         t.writes += c.stats.writes_processed;
         t.expire_cpu_us += c.engine.stats.expire_cycle_cpu_us;
         if let Some(seg) = &c.aof {
-            t.aof_current += seg.size;
-            t.aof_base += seg.base_size;
+            let sf = &server.aof.shards[c.engine.id];
+            t.aof_current += sf.older_bytes.load(Relaxed) + seg.size;
+            t.aof_base += sf.base_size.load(Relaxed);
             t.aof_pending += seg.pending_len() as u64;
         }
         t.net_out += c.stats.net_output_bytes;
@@ -250,20 +252,47 @@ pub fn render(x: &mut Exec<'_>, requested: &[Vec<u8>]) -> String {
             "persistence" => {
                 section(&mut out, "Persistence");
                 let aof_on = server.config().appendonly;
+                let rw = &server.aof.rewrite;
+                let loading = server.loading.load(Relaxed);
                 let _ = write!(
                     out,
-                    "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-                    server.loading.load(Relaxed) as u8,
+                    "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                    loading as u8,
                     server.dirty.load(Relaxed) + t.dirty,
                     server.lastsave_unix.load(Relaxed),
                     aof_on as u8,
+                    rw.in_progress() as u8,
+                    rw.scheduled.load(Relaxed) as u8,
+                    rw.last_time_sec.load(Relaxed),
+                    rw.current_time_sec(),
+                    if rw.last_ok.load(Relaxed) { "ok" } else { "err" },
+                    rw.rewrites.load(Relaxed),
+                    rw.consecutive_failures.load(Relaxed),
                     if server.aof_write_failing() { "err" } else { "ok" },
                 );
                 if aof_on {
                     let _ = write!(
                         out,
-                        "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n",
-                        t.aof_current, t.aof_base, t.aof_pending
+                        "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:{}\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:{}\r\n",
+                        t.aof_current,
+                        t.aof_base,
+                        rw.scheduled.load(Relaxed) as u8,
+                        t.aof_pending,
+                        server.aof.delayed_fsync.load(Relaxed)
+                    );
+                }
+                if loading {
+                    // Redis's fields, from the loader's progress (bytes applied so far).
+                    let p = &server.aof.load;
+                    let (total, loaded) = (p.total_bytes.load(Relaxed), p.loaded_bytes.load(Relaxed));
+                    let elapsed = (shards::keyspace::wall_clock_ms() - p.start_ms.load(Relaxed)).max(0) as f64 / 1000.0;
+                    let perc = if total > 0 { loaded as f64 * 100.0 / total as f64 } else { 0.0 };
+                    let eta = if loaded > 0 { (elapsed * total.saturating_sub(loaded) as f64 / loaded as f64) as i64 } else { 1 };
+                    let _ = write!(
+                        out,
+                        "loading_start_time:{}\r\nloading_total_bytes:{total}\r\nloading_rdb_used_mem:{}\r\nloading_loaded_bytes:{loaded}\r\nloading_loaded_perc:{perc:.2}\r\nloading_eta_seconds:{eta}\r\n",
+                        p.start_unix.load(Relaxed),
+                        p.rdb_used_mem.load(Relaxed),
                     );
                 }
             }

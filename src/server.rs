@@ -137,6 +137,11 @@ pub struct Server {
     pub aof_last_errno: std::sync::atomic::AtomicI32,
     /// The everysec fsync's last outcome.
     pub aof_last_fsync_ok: AtomicBool,
+    /// The AOF's manifest, per-shard sizes, rewrite and loading state.
+    pub aof: crate::aof::AofShared,
+    /// A background save (BGSAVE) is running: BGREWRITEAOF is then scheduled, not started.
+    /// Set by the snapshot code; false until it exists.
+    pub bg_busy: AtomicBool,
     /// Bumped on every CONFIG SET so shards can refresh what they cache.
     pub config_generation: AtomicU64,
     pub requirepass: RwLock<Option<Vec<u8>>>,
@@ -199,6 +204,8 @@ impl Server {
             aof_failing: AtomicUsize::new(0),
             aof_last_errno: std::sync::atomic::AtomicI32::new(0),
             aof_last_fsync_ok: AtomicBool::new(true),
+            aof: crate::aof::AofShared::new(nshards),
+            bg_busy: AtomicBool::new(false),
             config_generation: AtomicU64::new(0),
             requirepass: RwLock::new(None),
             limits: RwLock::new(shards::types::Limits::default()),

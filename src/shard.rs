@@ -51,10 +51,37 @@ impl ShardCore {
         }
     }
 
+    /// Redis's flushAppendOnlyFile rule for everysec: while the fsync thread is in the middle
+    /// of an fsync, a write is put off (a write to a file being fsynced can block on a busy
+    /// disk), for at most 2 s; after that it goes ahead and counts in INFO aof_delayed_fsync.
+    /// True when this turn's write should wait (the caller retries a little later).
+    pub fn aof_write_put_off(&mut self, server: &Server) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(seg) = &mut self.aof else { return false };
+        if !server.aof.fsync_in_progress.load(Relaxed) || server.hot().appendfsync_always || (self.engine.effects.is_empty() && !seg.has_pending()) {
+            seg.postponed_since = 0;
+            return false;
+        }
+        let now = shards::keyspace::wall_clock_ms();
+        if seg.postponed_since == 0 {
+            seg.postponed_since = now;
+            return true;
+        }
+        if now - seg.postponed_since < 2000 {
+            return true;
+        }
+        seg.postponed_since = 0;
+        server.aof.delayed_fsync.fetch_add(1, Relaxed);
+        tracing::warn!(
+            shard = self.engine.id,
+            "Asynchronous AOF fsync is taking too long (disk is busy?). Writing the AOF buffer without waiting for fsync to complete, this may slow down Redis."
+        );
+        false
+    }
+
     /// Writes the effects recorded so far to the AOF segment (and fdatasyncs with appendfsync
     /// always). Called before any reply that depends on them leaves. Cheap when there is
     /// nothing to write.
-    #[inline]
     /// False when the write (or fsync) failed: the records stay pending, to be retried, and
     /// write commands are refused with MISCONF until it works again.
     pub fn persist(&mut self, server: &Server) -> bool {
@@ -174,6 +201,9 @@ pub enum Msg {
     Replies { token: u64, replies: ReplyBatch },
     /// The coordinator asks for exclusive access to the core.
     Hold,
+    /// Startup: the loaded dataset replaces the empty core the shard served while loading;
+    /// the shard acknowledges on the channel.
+    Install(Box<ShardCore>, Sender<()>),
     /// Stop accepting and end the runtime.
     Shutdown,
 }
@@ -296,6 +326,9 @@ impl Node {
                 }
             })
             .await;
+            while self.core.borrow_mut().aof_write_put_off(&self.server) {
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
             while !self.core.borrow_mut().persist(&self.server) {
                 monoio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -383,6 +416,14 @@ impl Node {
                 }
             }
             Msg::Hold => self.hold(),
+            Msg::Install(loaded, ack) => {
+                let mut core = self.core.borrow_mut();
+                let mut loaded = *loaded;
+                // Keep what was counted while loading (commands refused with -LOADING, INFO).
+                std::mem::swap(&mut loaded.stats, &mut core.stats);
+                *core = loaded;
+                let _ = ack.send(());
+            }
             Msg::Shutdown => return false,
         }
         true
@@ -460,7 +501,10 @@ impl Node {
         }
         core.engine.tables_cron(100);
         core.stats.sample_ops();
-        core.persist(&self.server);
+        if !core.aof_write_put_off(&self.server) {
+            core.persist(&self.server);
+        }
+        crate::aof::rewrite::cron(&self.server, &mut core);
         drop(core);
         self.check_client_timeouts();
         if timed_out {

@@ -11,6 +11,8 @@ mod harness;
 
 #[path = "integration/aof.rs"]
 mod aof;
+#[path = "integration/aof_rewrite.rs"]
+mod aof_rewrite;
 #[path = "integration/blocking.rs"]
 mod blocking;
 #[path = "integration/config.rs"]

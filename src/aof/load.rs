@@ -1,4 +1,10 @@
-//! Loading the AOF at startup: every shard's segments are checked, then replayed, in parallel.
+//! Loading the dataset at startup: every shard's AOF files are checked, then replayed, in
+//! parallel (or, without the AOF, the snapshot hook [`load_snapshot`] runs). Boot runs this
+//! after the shards serve: clients get -LOADING meanwhile, and INFO shows the progress kept in
+//! [`crate::aof::LoadProgress`].
+//!
+//! A shard's base, when it is an RDB file, is read with [`shards::rdb::load`]; RESP bases and
+//! increments go through the two passes below.
 //!
 //! Pass 1 ([`scan`]) reads a segment to the end without applying anything: it finds where the
 //! valid records end, whether the tail is cut short (a record, or a MULTI group, that the end
@@ -9,9 +15,14 @@
 //! that wrote one shard's part but not another's leaves none of it.
 
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::Duration;
+
+use super::{aof_dir, manifest_path, FileKind, Manifest, Segment};
 
 use crate::command::Handler;
 use crate::dispatch::{Exec, ShardSet};
@@ -205,10 +216,21 @@ pub struct Replayed {
 
 /// Pass 2: applies a segment's first `valid_len` bytes to `core`. `complete(unit)` says whether
 /// every shard's segment holds that unit whole.
-pub fn replay(server: &Server, core: &mut ShardCore, path: &Path, valid_len: u64, complete: &dyn Fn(u64) -> bool) -> Result<Replayed, String> {
+/// `progress` is told how many more bytes were applied, every megabyte or so; `delay_us` is
+/// slept after each command (Redis's key-load-delay, for tests of loading).
+pub fn replay(
+    server: &Server,
+    core: &mut ShardCore,
+    path: &Path,
+    valid_len: u64,
+    complete: &dyn Fn(u64) -> bool,
+    progress: &dyn Fn(u64),
+    delay_us: u64,
+) -> Result<Replayed, String> {
     let f = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut rr = RecordReader::new(BufReader::with_capacity(1 << 16, f.take(valid_len)));
     let mut out = Replayed::default();
+    let mut reported = 0;
     let mut db = 0usize;
     // An open group: its unit, and the commands read so far.
     let mut group: Option<(Option<Unit>, Vec<Command>)> = None;
@@ -220,6 +242,13 @@ pub fn replay(server: &Server, core: &mut ShardCore, path: &Path, valid_len: u64
             Read1::End => break,
             Read1::Cut | Read1::Bad(_) => return Err(format!("{}: unreadable record at offset {start} on the second pass", path.display())),
         };
+        if rr.offset - reported >= 1 << 20 {
+            progress(rr.offset - reported);
+            reported = rr.offset;
+        }
+        if delay_us > 0 {
+            std::thread::sleep(Duration::from_micros(delay_us));
+        }
         if is(&argv, "MULTI") {
             group = Some((unit_of(&argv), Vec::new()));
             continue;
@@ -241,6 +270,7 @@ pub fn replay(server: &Server, core: &mut ShardCore, path: &Path, valid_len: u64
             None => apply(server, core, &mut db, &argv, &mut reply, &mut out, path, start)?,
         }
     }
+    progress(rr.offset - reported);
     Ok(out)
 }
 
@@ -283,6 +313,313 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// Reads the AOF manifest (creating it, with one empty increment per shard, on first use) and
+/// checks that it fits this server. None when appendonly is off. Quick: boot calls it before
+/// the shards serve, so a wrong setup fails before anything listens.
+pub fn prepare(server: &Server, nshards: usize) -> Result<Option<Manifest>, String> {
+    let cfg = server.config().clone();
+    if !cfg.appendonly {
+        return Ok(None);
+    }
+    let dir = aof_dir(&cfg);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("Can't open or create append-only dir {}: {e}", dir.display()))?;
+    let mpath = manifest_path(&cfg);
+    let manifest = match std::fs::read_to_string(&mpath) {
+        Ok(text) => Manifest::parse(&text, &mpath)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let m = Manifest::new_for(&cfg, nshards);
+            m.store(&mpath).map_err(|e| format!("Can't write the AOF manifest {}: {e}", mpath.display()))?;
+            tracing::info!("Creating AOF incr files in {} ({} shards)", dir.display(), nshards);
+            m
+        }
+        Err(e) => return Err(format!("Can't read the AOF manifest {}: {e}", mpath.display())),
+    };
+    if manifest.shards != nshards {
+        return Err(format!(
+            "The append only file in {} was written by {} shards; this server has {nshards}. Start it with --shards {} to load it.",
+            dir.display(),
+            manifest.shards,
+            manifest.shards
+        ));
+    }
+    Ok(Some(manifest))
+}
+
+/// Startup without the AOF: the hook that loads the snapshot (`dir/dbfilename`) into `cores`
+/// (each key to its shard; `shards::rdb::load_into_shards` does that). The snapshot code fills
+/// it in; the server is in the loading state while it runs, and progress it reports in
+/// `server.aof.load` shows in INFO.
+pub fn load_snapshot(_server: &Server, _cores: &mut [ShardCore]) -> Result<(), String> {
+    Ok(())
+}
+
+/// Loads the dataset into one core per shard: the AOF named by `manifest`, every shard in
+/// parallel, or without it the snapshot ([`load_snapshot`]). Errors are the startup failure's
+/// message.
+pub fn load_dataset(server: &Server, nshards: usize, manifest: Option<Manifest>) -> Result<Vec<ShardCore>, String> {
+    let mut cores: Vec<ShardCore> = (0..nshards).map(|i| ShardCore::new(i, server.databases)).collect();
+    let progress = &server.aof.load;
+    let now = shards::keyspace::wall_clock_ms();
+    progress.start_unix.store(now / 1000, Relaxed);
+    progress.start_ms.store(now, Relaxed);
+    match manifest {
+        None => load_snapshot(server, &mut cores)?,
+        Some(m) => load_aof(server, &mut cores, m)?,
+    }
+    Ok(cores)
+}
+
+/// Logs the loading progress every few seconds until `done`.
+fn log_progress(server: &Server, done: &AtomicBool) {
+    let p = &server.aof.load;
+    let mut ticks = 0;
+    while !done.load(Relaxed) {
+        // Unparked when loading ends.
+        std::thread::park_timeout(Duration::from_millis(100));
+        ticks += 1;
+        if ticks % 20 == 0 && !done.load(Relaxed) {
+            let (loaded, total) = (p.loaded_bytes.load(Relaxed), p.total_bytes.load(Relaxed));
+            tracing::info!(
+                "Loading the append only file: {:.2}% ({loaded} of {total} bytes)",
+                if total > 0 { loaded as f64 * 100.0 / total as f64 } else { 0.0 }
+            );
+        }
+    }
+}
+
+/// Counts the bytes read through it into the loading progress.
+struct Counting<'a, R> {
+    inner: R,
+    pending: u64,
+    to: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pending += n as u64;
+        if self.pending >= 1 << 20 || n == 0 {
+            self.to.fetch_add(std::mem::take(&mut self.pending), Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+/// Loads an RDB base into the shard.
+fn load_rdb_base(server: &Server, core: &mut ShardCore, path: &Path, delay_us: u64) -> Result<u64, String> {
+    let f = File::open(path).map_err(|e| format!("Can't open the AOF base {}: {e}", path.display()))?;
+    let opts = shards::rdb::LoadOptions { databases: server.databases, limits: server.limits(), skip_expired_before: None };
+    let reader = Counting { inner: BufReader::with_capacity(1 << 16, f), pending: 0, to: &server.aof.load.loaded_bytes };
+    let engine = &mut core.engine;
+    let stats = shards::rdb::load(reader, &opts, |db, key, value, expire_at| {
+        let lru = (engine.now_ms() / 1000) as u32;
+        engine.put_entry(db, &key, shards::keyspace::Entry { value, expire_at, lru });
+        if delay_us > 0 {
+            std::thread::sleep(Duration::from_micros(delay_us));
+        }
+    })
+    .map_err(|e| {
+        format!(
+            "Bad file format reading the append only file base {}: {e}. Make a backup of your AOF directory; the base cannot be repaired (restore it from a backup, or remove the shard's files from the manifest to start without that data).",
+            path.display()
+        )
+    })?;
+    if let Some((_, v)) = stats.aux.iter().find(|(k, _)| k == b"used-mem") {
+        if let Some(n) = std::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok()) {
+            server.aof.load.rdb_used_mem.fetch_add(n, Relaxed);
+        }
+    }
+    Ok(stats.keys)
+}
+
+/// The AOF: pass 1 on every shard at once, then pass 2, then each shard opens its last
+/// increment for appending.
+fn load_aof(server: &Server, cores: &mut [ShardCore], mut manifest: Manifest) -> Result<(), String> {
+    let cfg = server.config().clone();
+    let nshards = cores.len();
+    let dir = aof_dir(&cfg);
+    let mpath = manifest_path(&cfg);
+    let started = std::time::Instant::now();
+    let total: u64 = manifest.files.iter().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum();
+    server.aof.load.total_bytes.store(total, Relaxed);
+    let delay_us = cfg.extra_int("key-load-delay").unwrap_or(0).max(0) as u64;
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|sc| {
+        let logger = sc.spawn(|| log_progress(server, &done));
+        let r = load_files(server, cores, &manifest, &dir, cfg.aof_load_truncated, delay_us);
+        done.store(true, Relaxed);
+        logger.thread().unpark();
+        r
+    });
+    let (commands, keys_from_bases) = result?;
+    // Each shard appends to its last increment; a shard whose last file is a base (a rewrite
+    // made while the AOF was off) gets a new one.
+    let missing: Vec<usize> = (0..nshards).filter(|&s| manifest.files_of(s).last().is_none_or(|f| f.kind != 'i')).collect();
+    if !missing.is_empty() {
+        for &s in &missing {
+            let seq = manifest.next_seq(s);
+            manifest.files.push(super::ManifestFile { name: Manifest::file_name(&cfg.appendfilename, s, seq, FileKind::Incr), seq, kind: 'i', shard: s });
+        }
+        manifest.store(&mpath).map_err(|e| format!("Can't write the AOF manifest {}: {e}", mpath.display()))?;
+    }
+    for (shard, core) in cores.iter_mut().enumerate() {
+        let files = manifest.files_of(shard);
+        let last = files.last().ok_or_else(|| format!("The AOF manifest {} has no file for shard {shard}", mpath.display()))?;
+        let path = dir.join(&last.name);
+        let seg = Segment::open(&path, last.seq).map_err(|e| format!("Can't open the append only file {}: {e}", path.display()))?;
+        let older: u64 = files[..files.len() - 1].iter().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum();
+        let sf = &server.aof.shards[shard];
+        sf.older_bytes.store(older, Relaxed);
+        sf.base_size.store(older + seg.size, Relaxed);
+        server.aof_sync.set_shard(shard, Some(seg.sync_handle().map_err(|e| format!("Can't open the append only file {}: {e}", path.display()))?));
+        core.aof = Some(seg);
+        core.engine.effects.set_enabled(true);
+    }
+    remove_strays(&dir, &cfg.appendfilename, &manifest);
+    *server.aof.manifest.lock().unwrap_or_else(|p| p.into_inner()) = Some(manifest);
+    let keys: usize = cores.iter().map(|c| c.engine.key_count()).sum();
+    tracing::info!(
+        "DB loaded from append only file: {:.3} seconds ({commands} commands, {keys_from_bases} keys from bases, {keys} keys, {total} bytes, {nshards} shards)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Deletes files a crash left behind: a rewrite's temporary base, and shard files no longer
+/// (or not yet) in the manifest. Only names this server writes are touched.
+fn remove_strays(dir: &Path, appendfilename: &str, manifest: &Manifest) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!("{appendfilename}.s");
+    let temp_prefix = format!("{}{appendfilename}.s", super::rewrite::TEMP_PREFIX);
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = (name.starts_with(&prefix) || name.starts_with(&temp_prefix))
+            && (name.ends_with(".incr.aof") || name.ends_with(".base.rdb") || name.ends_with(".base.aof"));
+        if ours && !manifest.files.iter().any(|f| f.name == name) {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => tracing::info!("Removed {name}, an AOF file the manifest does not name (left by an interrupted rewrite)"),
+                Err(err) => tracing::warn!("Can't remove {name}, an AOF file the manifest does not name: {err}"),
+            }
+        }
+    }
+}
+
+/// A shard's files after pass 1: path, whether it is an RDB base, what the scan found.
+type Scanned = Vec<(PathBuf, bool, Scan)>;
+
+/// Both passes over every shard's files; (commands applied, keys loaded from RDB bases).
+fn load_files(server: &Server, cores: &mut [ShardCore], manifest: &Manifest, dir: &Path, truncate_ok: bool, delay_us: u64) -> Result<(u64, u64), String> {
+    let nshards = cores.len();
+    // Pass 1 on every shard at once: find damage and whole units (RDB bases are checked as
+    // they load).
+    let scans: Vec<Result<Scanned, String>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..nshards)
+            .map(|shard| {
+                let files: Vec<(PathBuf, bool)> = manifest.files_of(shard).iter().map(|f| (dir.join(&f.name), f.is_rdb())).collect();
+                sc.spawn(move || -> Result<Scanned, String> {
+                    let mut out = Vec::new();
+                    let last = files.len().saturating_sub(1);
+                    for (i, (path, rdb)) in files.iter().enumerate() {
+                        if !path.exists() {
+                            if i == last && !rdb {
+                                // A segment created by the manifest but never written.
+                                File::create(path).map_err(|e| format!("Can't create {}: {e}", path.display()))?;
+                            } else {
+                                return Err(format!("The AOF file {} named in the manifest is missing", path.display()));
+                            }
+                        }
+                        if *rdb {
+                            out.push((path.clone(), true, Scan::default()));
+                            continue;
+                        }
+                        let s = scan(path, |_| {}).map_err(|e| format!("Can't read the append only file {}: {e}", path.display()))?;
+                        if let Some((off, what)) = &s.corrupt {
+                            return Err(corrupt_message(path, *off, what));
+                        }
+                        if s.truncated {
+                            if i != last || !truncate_ok {
+                                return Err(format!(
+                                    "Unexpected end of file reading the append only file {} at offset {}. You can: 1) make a backup of your AOF file, then use 'shardis check-aof --fix {}'; 2) set 'aof-load-truncated yes' in the configuration and restart the server.",
+                                    path.display(),
+                                    s.valid_len,
+                                    path.display()
+                                ));
+                            }
+                            tracing::warn!(
+                                "!!! Warning: short read while loading the AOF file {}!!! AOF loaded anyway because aof-load-truncated is enabled; truncating it from {} to {} bytes",
+                                path.display(),
+                                s.file_len,
+                                s.valid_len
+                            );
+                            let f = OpenOptions::new().write(true).open(path).map_err(|e| format!("Can't open {} to truncate it: {e}", path.display()))?;
+                            f.set_len(s.valid_len).and_then(|_| f.sync_all()).map_err(|e| format!("Error truncating the AOF file {}: {e}", path.display()))?;
+                        }
+                        out.push((path.clone(), false, s));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("AOF scan thread panicked".into()))).collect()
+    });
+    let mut per_shard = Vec::with_capacity(nshards);
+    for s in scans {
+        per_shard.push(s?);
+    }
+    // A unit applies only if every shard it spans holds it whole.
+    let mut seen: HashMap<u64, (usize, usize)> = HashMap::new();
+    for files in &per_shard {
+        for (_, _, s) in files {
+            for (&id, &n) in &s.units {
+                seen.entry(id).or_insert((n, 0)).1 += 1;
+            }
+        }
+    }
+    let complete = |id: u64| seen.get(&id).is_some_and(|&(n, have)| have >= n);
+    let loaded = &server.aof.load.loaded_bytes;
+    let progress = |n: u64| {
+        loaded.fetch_add(n, Relaxed);
+    };
+    // Pass 2 on every shard at once.
+    let results: Vec<Result<(Replayed, u64), String>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = cores
+            .iter_mut()
+            .zip(&per_shard)
+            .map(|(core, files)| {
+                let (complete, progress) = (&complete, &progress);
+                sc.spawn(move || -> Result<(Replayed, u64), String> {
+                    core.engine.set_now(shards::keyspace::wall_clock_ms());
+                    let mut total = Replayed::default();
+                    let mut keys = 0;
+                    for (path, rdb, s) in files {
+                        if *rdb {
+                            keys += load_rdb_base(server, core, path, delay_us)?;
+                            continue;
+                        }
+                        let r = replay(server, core, path, s.valid_len, complete, progress, delay_us)?;
+                        total.commands += r.commands;
+                        total.failed += r.failed;
+                        total.units_skipped += r.units_skipped;
+                    }
+                    Ok((total, keys))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("AOF replay thread panicked".into()))).collect()
+    });
+    let (mut commands, mut skipped, mut keys) = (0, 0, 0);
+    for r in results {
+        let (r, k) = r?;
+        commands += r.commands;
+        skipped += r.units_skipped;
+        keys += k;
+    }
+    if skipped > 0 {
+        tracing::warn!("{skipped} multi-shard unit(s) at the end of the AOF were written on some shards only (a crash while writing them); none of their parts was applied");
+    }
+    Ok((commands, keys))
 }
 
 /// The message for damage in the middle of a segment.

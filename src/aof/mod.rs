@@ -1,13 +1,18 @@
-//! The append-only file: one segment per shard, each a RESP command log of that shard's
-//! effects (see [`shards::effects`] for the records and their grouping), and a manifest that
-//! names the segments.
+//! The append-only file: per shard, an optional base (the shard's dataset at the start of the
+//! last rewrite) and increments, each increment a RESP command log of that shard's effects (see
+//! [`shards::effects`] for the records and their grouping), and one manifest naming them all.
 //!
 //! Layout, in `dir/appenddirname/`:
-//! - `<appendfilename>.manifest`: a text file, one line per segment file:
-//!   `file <name> seq <n> type i shard <s>`, after a `shards <n>` line. It is written to a
+//! - `<appendfilename>.manifest`: a text file, one line per file:
+//!   `file <name> seq <n> type b|i shard <s>`, after a `shards <n>` line. It is written to a
 //!   temporary name, fsynced, and renamed, so a reader sees the old manifest or the new one.
-//! - `<appendfilename>.s<shard>.<seq>.incr.aof`: a segment. SELECT precedes a record whose
+//! - `<appendfilename>.s<shard>.<seq>.base.rdb` (or `.base.aof` with aof-use-rdb-preamble no): a
+//!   shard's base, an RDB file (or RESP commands), written by a rewrite ([`rewrite`]).
+//! - `<appendfilename>.s<shard>.<seq>.incr.aof`: an increment. SELECT precedes a record whose
 //!   database differs from the previous record's.
+//!
+//! A shard's files apply in manifest order: its base (if any), then its increments by seq. The
+//! shard appends to its last increment.
 //!
 //! Durability: a shard writes its pending records to its segment before any reply that
 //! depends on them leaves (connection replies, replies to forwarded commands, and the
@@ -19,11 +24,13 @@
 
 pub mod check;
 pub mod load;
+pub mod rewrite;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,17 +49,20 @@ pub struct Segment {
     pending: Vec<u8>,
     /// Bytes in the segment file.
     pub size: u64,
-    /// Size when the server started (INFO aof_base_size until rewrites exist).
-    pub base_size: u64,
+    /// The segment's seq in the manifest.
+    pub seq: u64,
     /// The last write or fsync failed; writes are retried on every flush.
     pub failing: bool,
+    /// With everysec, when the write was first put off because an fsync was in progress (ms;
+    /// 0: not put off). Redis's aof_flush_postponed_start.
+    pub postponed_since: i64,
 }
 
 impl Segment {
-    pub fn open(path: &Path) -> std::io::Result<Segment> {
+    pub fn open(path: &Path, seq: u64) -> std::io::Result<Segment> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
-        Ok(Segment { file, path: path.to_path_buf(), selected_db: None, pending: Vec::new(), size, base_size: size, failing: false })
+        Ok(Segment { file, path: path.to_path_buf(), selected_db: None, pending: Vec::new(), size, seq, failing: false, postponed_since: 0 })
     }
 
     /// A handle to the same file, for the fsync thread.
@@ -129,6 +139,21 @@ pub struct ManifestFile {
     pub shard: usize,
 }
 
+/// The kinds of file a shard has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Incr,
+    BaseRdb,
+    BaseAof,
+}
+
+impl ManifestFile {
+    /// A base written as RDB (the others are RESP command logs).
+    pub fn is_rdb(&self) -> bool {
+        self.kind == 'b' && self.name.ends_with(".rdb")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     pub shards: usize,
@@ -194,6 +219,22 @@ impl Manifest {
         v
     }
 
+    /// The seq after every file of `shard`.
+    pub fn next_seq(&self, shard: usize) -> u64 {
+        self.files.iter().filter(|f| f.shard == shard).map(|f| f.seq).max().unwrap_or(0) + 1
+    }
+
+    /// The name of a shard's file: `<appendfilename>.s<shard>.<seq>.incr.aof`, or
+    /// `.base.rdb` / `.base.aof` for a base.
+    pub fn file_name(appendfilename: &str, shard: usize, seq: u64, kind: FileKind) -> String {
+        let suffix = match kind {
+            FileKind::Incr => "incr.aof",
+            FileKind::BaseRdb => "base.rdb",
+            FileKind::BaseAof => "base.aof",
+        };
+        format!("{appendfilename}.s{shard}.{seq}.{suffix}")
+    }
+
     /// Writes the manifest durably: a temporary file, fsync, rename, fsync of the directory.
     pub fn store(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("manifest.tmp");
@@ -210,22 +251,27 @@ impl Manifest {
     }
 }
 
-/// Files the fsync thread syncs once a second (everysec), one per shard.
+/// Files the fsync thread syncs once a second (everysec), one slot per shard.
 #[derive(Default)]
 pub struct SyncFiles {
-    files: Mutex<Vec<File>>,
+    files: Mutex<Vec<Option<File>>>,
 }
 
 impl SyncFiles {
-    pub fn set(&self, files: Vec<File>) {
-        *self.files.lock().unwrap_or_else(|p| p.into_inner()) = files;
+    /// The file of `shard` (None: the shard has no segment).
+    pub fn set_shard(&self, shard: usize, file: Option<File>) {
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        if files.len() <= shard {
+            files.resize_with(shard + 1, || None);
+        }
+        files[shard] = file;
     }
 
     /// fsyncs every segment; the error of the first that failed.
     pub fn sync_all(&self) -> std::io::Result<()> {
         let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
         let mut first_err = None;
-        for f in files.iter() {
+        for f in files.iter().flatten() {
             if let Err(e) = f.sync_data() {
                 first_err.get_or_insert(e);
             }
@@ -234,17 +280,114 @@ impl SyncFiles {
     }
 }
 
+/// Per shard: the sizes INFO and the auto rewrite read, kept up to date by the shard (at a
+/// rewrite's switch) and by the rewrite's finisher.
+#[derive(Default)]
+pub struct ShardFiles {
+    /// Bytes of the shard's files other than the increment it appends to.
+    pub older_bytes: AtomicU64,
+    /// The shard's AOF size after its last rewrite (at startup: after loading). INFO
+    /// aof_base_size, and the base of auto-aof-rewrite-percentage.
+    pub base_size: AtomicU64,
+}
+
+/// Loading progress (INFO loading_*).
+#[derive(Default)]
+pub struct LoadProgress {
+    pub start_unix: AtomicI64,
+    pub start_ms: AtomicI64,
+    pub total_bytes: AtomicU64,
+    pub loaded_bytes: AtomicU64,
+    /// used-mem of an RDB base being loaded.
+    pub rdb_used_mem: AtomicU64,
+}
+
+/// AOF state shared by the shards, rewrite finishers, the fsync thread and INFO.
+pub struct AofShared {
+    /// The manifest as last stored; every change holds this lock from reading it to storing it
+    /// (shards rewrite independently and the manifest is one file).
+    pub manifest: Mutex<Option<Manifest>>,
+    pub shards: Vec<ShardFiles>,
+    pub rewrite: rewrite::RewriteState,
+    pub load: LoadProgress,
+    /// The everysec fsync is running (writes may be put off, as Redis's flushAppendOnlyFile).
+    pub fsync_in_progress: AtomicBool,
+    /// Writes done without waiting for a slow fsync (INFO aof_delayed_fsync).
+    pub delayed_fsync: AtomicU64,
+}
+
+impl AofShared {
+    pub fn new(nshards: usize) -> AofShared {
+        AofShared {
+            manifest: Mutex::new(None),
+            shards: (0..nshards).map(|_| ShardFiles::default()).collect(),
+            rewrite: rewrite::RewriteState::default(),
+            load: LoadProgress::default(),
+            fsync_in_progress: AtomicBool::new(false),
+            delayed_fsync: AtomicU64::new(0),
+        }
+    }
+
+    /// The manifest: the one in memory, else the one on disk, else a new empty one.
+    fn current(held: &Option<Manifest>, cfg: &Config, nshards: usize) -> Result<Manifest, String> {
+        let mpath = manifest_path(cfg);
+        let m = match held {
+            Some(m) => m.clone(),
+            None => match std::fs::read_to_string(&mpath) {
+                Ok(text) => Manifest::parse(&text, &mpath)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest { shards: nshards, files: Vec::new() },
+                Err(e) => return Err(format!("Can't read the AOF manifest {}: {e}", mpath.display())),
+            },
+        };
+        if m.shards != nshards {
+            return Err(format!("The AOF manifest {} was written by {} shards; this server has {nshards}", mpath.display(), m.shards));
+        }
+        Ok(m)
+    }
+
+    /// A copy of the manifest as it stands.
+    pub fn manifest_now(&self, cfg: &Config, nshards: usize) -> Result<Manifest, String> {
+        let guard = self.manifest.lock().unwrap_or_else(|p| p.into_inner());
+        Self::current(&guard, cfg, nshards)
+    }
+
+    /// Applies `change` to the manifest and stores it durably; the in-memory manifest changes
+    /// only if that worked.
+    pub fn update_manifest(&self, cfg: &Config, nshards: usize, change: impl FnOnce(&mut Manifest)) -> Result<(), String> {
+        let mut guard = self.manifest.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = Self::current(&guard, cfg, nshards)?;
+        change(&mut m);
+        let dir = aof_dir(cfg);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("Can't create the append-only dir {}: {e}", dir.display()))?;
+        let mpath = manifest_path(cfg);
+        m.store(&mpath).map_err(|e| format!("Can't write the AOF manifest {}: {e}", mpath.display()))?;
+        *guard = Some(m);
+        Ok(())
+    }
+}
+
 /// The `everysec` fsync: a plain thread, so a slow disk never stalls a shard.
 pub fn spawn_fsync_thread(server: Arc<Server>) -> std::io::Result<()> {
+    let test_delay = std::env::var("SHARDIS_TEST_FSYNC_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok());
     std::thread::Builder::new().name("aof-fsync".into()).spawn(move || loop {
         std::thread::sleep(Duration::from_secs(1));
         if server.hot().appendfsync_always {
             continue;
         }
-        if server.config().appendfsync == crate::config::AppendFsync::No {
-            continue;
+        {
+            let cfg = server.config();
+            if !cfg.appendonly || cfg.appendfsync == crate::config::AppendFsync::No {
+                continue;
+            }
         }
-        match server.aof_sync.sync_all() {
+        server.aof.fsync_in_progress.store(true, Relaxed);
+        if let Some(ms) = test_delay {
+            // Test hook: a disk whose fsync takes this long.
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        let res = server.aof_sync.sync_all();
+        server.aof.fsync_in_progress.store(false, Relaxed);
+        match res {
             Ok(()) => server.aof_last_fsync_ok.store(true, Relaxed),
             Err(e) => {
                 if server.aof_last_fsync_ok.swap(false, Relaxed) {
@@ -254,160 +397,6 @@ pub fn spawn_fsync_thread(server: Arc<Server>) -> std::io::Result<()> {
         }
     })?;
     Ok(())
-}
-
-/// Opens the AOF (creating it on first use) and loads it into one core per shard, every shard
-/// in parallel. Without `appendonly`, fresh cores. Errors are the startup failure's message.
-pub fn open_and_load(server: &Server, nshards: usize) -> Result<Vec<crate::shard::ShardCore>, String> {
-    use crate::shard::ShardCore;
-    let cfg = server.config().clone();
-    let mut cores: Vec<ShardCore> = (0..nshards).map(|i| ShardCore::new(i, cfg.databases)).collect();
-    if !cfg.appendonly {
-        return Ok(cores);
-    }
-    let dir = aof_dir(&cfg);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("Can't open or create append-only dir {}: {e}", dir.display()))?;
-    let mpath = manifest_path(&cfg);
-    let manifest = match std::fs::read_to_string(&mpath) {
-        Ok(text) => Manifest::parse(&text, &mpath)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let m = Manifest::new_for(&cfg, nshards);
-            m.store(&mpath).map_err(|e| format!("Can't write the AOF manifest {}: {e}", mpath.display()))?;
-            tracing::info!("Creating AOF incr files in {} ({} shards)", dir.display(), nshards);
-            m
-        }
-        Err(e) => return Err(format!("Can't read the AOF manifest {}: {e}", mpath.display())),
-    };
-    if manifest.shards != nshards {
-        return Err(format!(
-            "The append only file in {} was written by {} shards; this server has {nshards}. Start it with --shards {} to load it.",
-            dir.display(),
-            manifest.shards,
-            manifest.shards
-        ));
-    }
-    let started = std::time::Instant::now();
-    let total: u64 = manifest.files.iter().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum();
-    let loaded = std::sync::atomic::AtomicU64::new(0);
-    server.loading.store(true, Relaxed);
-    // Pass 1 on every shard at once: find damage and whole units.
-    let scans: Vec<Result<Vec<(PathBuf, load::Scan)>, String>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..nshards)
-            .map(|shard| {
-                let files: Vec<PathBuf> = manifest.files_of(shard).iter().map(|f| dir.join(&f.name)).collect();
-                let loaded = &loaded;
-                let truncate_ok = cfg.aof_load_truncated;
-                sc.spawn(move || -> Result<Vec<(PathBuf, load::Scan)>, String> {
-                    let mut out = Vec::new();
-                    let last = files.len().saturating_sub(1);
-                    for (i, path) in files.iter().enumerate() {
-                        if !path.exists() {
-                            if i == last {
-                                // A segment created by the manifest but never written.
-                                File::create(path).map_err(|e| format!("Can't create {}: {e}", path.display()))?;
-                            } else {
-                                return Err(format!("The AOF file {} named in the manifest is missing", path.display()));
-                            }
-                        }
-                        let mut seen = 0;
-                        let s = load::scan(path, |n| {
-                            loaded.fetch_add(n - seen, Relaxed);
-                            seen = n;
-                        })
-                        .map_err(|e| format!("Can't read the append only file {}: {e}", path.display()))?;
-                        if let Some((off, what)) = &s.corrupt {
-                            return Err(load::corrupt_message(path, *off, what));
-                        }
-                        if s.truncated {
-                            if i != last || !truncate_ok {
-                                return Err(format!(
-                                    "Unexpected end of file reading the append only file {} at offset {}. You can: 1) make a backup of your AOF file, then use 'shardis check-aof --fix {}'; 2) set 'aof-load-truncated yes' in the configuration and restart the server.",
-                                    path.display(),
-                                    s.valid_len,
-                                    path.display()
-                                ));
-                            }
-                            tracing::warn!(
-                                "!!! Warning: short read while loading the AOF file {}!!! AOF loaded anyway because aof-load-truncated is enabled; truncating it from {} to {} bytes",
-                                path.display(),
-                                s.file_len,
-                                s.valid_len
-                            );
-                            let f = OpenOptions::new().write(true).open(path).map_err(|e| format!("Can't open {} to truncate it: {e}", path.display()))?;
-                            f.set_len(s.valid_len).and_then(|_| f.sync_all()).map_err(|e| format!("Error truncating the AOF file {}: {e}", path.display()))?;
-                        }
-                        out.push((path.clone(), s));
-                    }
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("AOF scan thread panicked".into()))).collect()
-    });
-    let mut per_shard = Vec::with_capacity(nshards);
-    for s in scans {
-        per_shard.push(s?);
-    }
-    // A unit applies only if every shard it spans holds it whole.
-    let mut seen: std::collections::HashMap<u64, (usize, usize)> = std::collections::HashMap::new();
-    for files in &per_shard {
-        for (_, s) in files {
-            for (&id, &n) in &s.units {
-                seen.entry(id).or_insert((n, 0)).1 += 1;
-            }
-        }
-    }
-    let complete = |id: u64| seen.get(&id).is_some_and(|&(n, have)| have >= n);
-    // Pass 2 on every shard at once.
-    let results: Vec<Result<load::Replayed, String>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = cores
-            .iter_mut()
-            .zip(&per_shard)
-            .map(|(core, files)| {
-                let complete = &complete;
-                sc.spawn(move || -> Result<load::Replayed, String> {
-                    core.engine.set_now(shards::keyspace::wall_clock_ms());
-                    let mut total = load::Replayed::default();
-                    for (path, s) in files {
-                        let r = load::replay(server, core, path, s.valid_len, complete)?;
-                        total.commands += r.commands;
-                        total.failed += r.failed;
-                        total.units_skipped += r.units_skipped;
-                    }
-                    Ok(total)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("AOF replay thread panicked".into()))).collect()
-    });
-    let mut commands = 0;
-    let mut skipped = 0;
-    for r in results {
-        let r = r?;
-        commands += r.commands;
-        skipped += r.units_skipped;
-    }
-    if skipped > 0 {
-        tracing::warn!("{skipped} multi-shard unit(s) at the end of the AOF were written on some shards only (a crash while writing them); none of their parts was applied");
-    }
-    // Open each shard's last segment for appending; the fsync thread gets a handle to each.
-    let mut handles = Vec::new();
-    for (shard, core) in cores.iter_mut().enumerate() {
-        let files = manifest.files_of(shard);
-        let last = files.last().ok_or_else(|| format!("The AOF manifest {} has no file for shard {shard}", mpath.display()))?;
-        let seg = Segment::open(&dir.join(&last.name)).map_err(|e| format!("Can't open the append only file {}: {e}", dir.join(&last.name).display()))?;
-        handles.push(seg.sync_handle().map_err(|e| format!("Can't open the append only file {}: {e}", seg.path.display()))?);
-        core.aof = Some(seg);
-        core.engine.effects.set_enabled(true);
-    }
-    server.aof_sync.set(handles);
-    server.loading.store(false, Relaxed);
-    let keys: usize = cores.iter().map(|c| c.engine.key_count()).sum();
-    tracing::info!(
-        "DB loaded from append only file: {:.3} seconds ({commands} commands, {keys} keys, {total} bytes, {nshards} segments)",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(cores)
 }
 
 #[cfg(test)]
@@ -436,7 +425,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.aof");
         let _ = std::fs::remove_file(&path);
-        let mut seg = Segment::open(&path).unwrap();
+        let mut seg = Segment::open(&path, 1).unwrap();
         let mut log = shards::effects::EffectLog::default();
         log.set_enabled(true);
         log.push(0, &[b"SET", b"a", b"1"]);

@@ -1,4 +1,5 @@
-//! Server commands: INFO, CONFIG, COMMAND, TIME, LASTSAVE, SHUTDOWN, SLOWLOG, DEBUG, FUNCTION.
+//! Server commands: INFO, CONFIG, COMMAND, TIME, LASTSAVE, SHUTDOWN, SLOWLOG, DEBUG, FUNCTION,
+//! BGREWRITEAOF.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -73,6 +74,18 @@ fn config_help(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
         "HELP",
         "    Prints this help.",
     ]);
+    Ok(())
+}
+
+/// BGREWRITEAOF (Redis's bgrewriteaofCommand): every shard rewrites its AOF (see
+/// crate::aof::rewrite); scheduled while a background save runs.
+fn bgrewriteaof(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
+    use crate::aof::rewrite::Start;
+    match crate::aof::rewrite::request(c.server) {
+        Start::Started => c.reply.simple("Background append only file rewriting started"),
+        Start::Scheduled => c.reply.simple("Background append only file rewriting scheduled"),
+        Start::InProgress => return Err(CmdError::Static(e::REWRITE_IN_PROGRESS)),
+    }
     Ok(())
 }
 
@@ -351,6 +364,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec { subcommands: SLOWLOG_SUBCOMMANDS, ..row("slowlog", -2, 0, N, L, Conn(slowlog_help), G, "2.2.12", "A container for slow log commands", "") },
     row("time", 1, LOADING | STALE | FAST, N, L, Conn(time), G, "2.6.0", "Return the current server time", ""),
     row("lastsave", 1, LOADING | STALE | FAST, N, L, Conn(lastsave), G, "1.0.0", "Get the UNIX time stamp of the last successful save to disk", ""),
+    row("bgrewriteaof", 1, ADMIN | NOSCRIPT, N, L, Conn(bgrewriteaof), G, "1.0.0", "Asynchronously rewrite the append-only file", ""),
     row(
         "shutdown",
         -1,

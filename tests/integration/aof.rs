@@ -10,10 +10,16 @@ use std::time::Duration;
 use super::harness::*;
 
 /// Starts shardis with its AOF in `dir` (which outlives the server, for restarts).
-fn start_aof(dir: &Path, shards: usize, extra: &[&str]) -> Server {
+pub(super) fn start_aof(dir: &Path, shards: usize, extra: &[&str]) -> Server {
+    launch_aof(dir, shards, extra, &[], false)
+}
+
+/// [`start_aof`] with environment variables (test hooks); returns while the server still
+/// loads its dataset if `loading_ok`.
+pub(super) fn launch_aof(dir: &Path, shards: usize, extra: &[&str], envs: &[(&str, &str)], loading_ok: bool) -> Server {
     let dir = dir.to_path_buf();
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    Server::launch(move |port, _| {
+    let argv = move |port: u16, _: &Path| {
         let mut v: Vec<String> =
             ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--shards", &shards.to_string(), "--dir"]
                 .iter()
@@ -22,7 +28,8 @@ fn start_aof(dir: &Path, shards: usize, extra: &[&str]) -> Server {
         v.push(dir.display().to_string());
         v.extend(extra.iter().cloned());
         v
-    })
+    };
+    Server::launch_opts(argv, envs, loading_ok)
 }
 
 fn aof_args<'a>(dir: &'a str, shards: &'a str, extra: &[&'a str]) -> Vec<&'a str> {

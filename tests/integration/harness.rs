@@ -108,6 +108,12 @@ impl Server {
     /// Starts the server with the arguments `argv(port, dir)` builds for a free port and the
     /// server's scratch directory (its working directory), and waits until it answers PING.
     pub fn launch(argv: impl Fn(u16, &Path) -> Vec<String>) -> Server {
+        Server::launch_opts(argv, &[], false)
+    }
+
+    /// [`Server::launch`] with environment variables (test hooks), returning while the
+    /// server still loads if `loading_ok`.
+    pub fn launch_opts(argv: impl Fn(u16, &Path) -> Vec<String>, envs: &[(&str, &str)], loading_ok: bool) -> Server {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -118,6 +124,7 @@ impl Server {
             let log = File::create(&log_path).expect("create the server log file");
             let child = Command::new(BIN)
                 .args(&args)
+                .envs(envs.iter().copied())
                 .current_dir(dir.path())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("clone log handle"))
@@ -125,7 +132,7 @@ impl Server {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
             let mut server = Server { child: Some(child), port, args, log_path, dir };
-            match server.wait_ready() {
+            match server.wait_ready(loading_ok) {
                 Ok(()) => return server,
                 Err(StartError::PortTaken) if attempt < 5 => continue,
                 Err(StartError::PortTaken) => panic!("no free port after {attempt} attempts"),
@@ -134,9 +141,17 @@ impl Server {
         }
     }
 
+    /// Starts the server like [`Server::launch`] but returns as soon as it answers at all, even
+    /// `-LOADING` while it loads its dataset.
+    pub fn launch_loading(argv: impl Fn(u16, &Path) -> Vec<String>) -> Server {
+        Server::launch_opts(argv, &[], true)
+    }
+
     /// Polls connect + PING with a short backoff until the server answers (any reply counts:
-    /// with requirepass, PING answers NOAUTH).
-    fn wait_ready(&mut self) -> Result<(), StartError> {
+    /// with requirepass, PING answers NOAUTH). Unless `loading_ok`, first waits for the log's
+    /// "Ready to accept connections" (the dataset is loaded: until then commands get -LOADING,
+    /// and a probe's -LOADING would count in the test's error statistics).
+    fn wait_ready(&mut self, loading_ok: bool) -> Result<(), StartError> {
         let deadline = Instant::now() + STARTUP_DEADLINE;
         let mut backoff = Duration::from_millis(2);
         loop {
@@ -147,10 +162,15 @@ impl Server {
                 }
                 return Err(StartError::Failed(format!("exited with {status} before answering PING; log:\n{log}")));
             }
-            if let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(1)) {
+            let loaded = loading_ok || self.log().contains("Ready to accept connections");
+            if !loaded {
+                // Not probing yet.
+            } else if let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(1)) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut first = [0u8; 1];
-                if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() && s.read_exact(&mut first).is_ok() && (first[0] == b'+' || first[0] == b'-') {
+                let mut first = [0u8; 9];
+                let answered = s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() && s.read_exact(&mut first[..1]).is_ok() && (first[0] == b'+' || first[0] == b'-');
+                let loading = answered && first[0] == b'-' && s.read_exact(&mut first[1..]).is_ok() && &first == b"-LOADING ";
+                if answered && (loading_ok || !loading) {
                     // QUIT and wait for the close, so that tests counting clients do not see
                     // this probe (the server unregisters a client before closing its socket).
                     let _ = s.write_all(b"*1\r\n$4\r\nQUIT\r\n");
