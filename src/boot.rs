@@ -204,6 +204,22 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
     let coord = crate::coordinator::spawn(server.clone()).map_err(|e| ServerError(format!("coordinator thread: {e}")))?;
     let _ = server.coordinator.set(coord);
 
+    // Loading runs on its own thread, so SIGTERM is handled meanwhile. It starts before the
+    // shard threads: its Install messages wait in their mailboxes until they run, and no
+    // thread is created once shards sit in io_uring_enter (which valgrind, not knowing it
+    // blocks, runs holding its big lock: instr-count.sh would never see loading end).
+    let loader = server.clone();
+    std::thread::Builder::new()
+        .name("loader".into())
+        .spawn(move || match crate::aof::load::load_dataset(&loader, nshards, manifest) {
+            Ok(cores) => install(&loader, cores),
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("{e}");
+                exit_now(1);
+            }
+        })
+        .map_err(|e| ServerError(format!("loader thread: {e}")))?;
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<&'static str, String>>(nshards);
     let mut handles = Vec::new();
     for (id, mine) in listeners.into_iter().enumerate() {
@@ -231,19 +247,6 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
     }
     server.used_memory_startup.store(crate::alloc::used_memory(), Relaxed);
     tracing::info!(shards = nshards, io_driver = server.io_driver.get().copied().unwrap_or("?"), port = server.config().port, "Listening; loading the dataset");
-    // Loading runs on its own thread, so SIGTERM is handled meanwhile.
-    let loader = server.clone();
-    std::thread::Builder::new()
-        .name("loader".into())
-        .spawn(move || match crate::aof::load::load_dataset(&loader, nshards, manifest) {
-            Ok(cores) => install(&loader, cores),
-            Err(e) => {
-                tracing::error!("{e}");
-                eprintln!("{e}");
-                exit_now(1);
-            }
-        })
-        .map_err(|e| ServerError(format!("loader thread: {e}")))?;
     wait_for_signal(&server);
     Ok(())
 }
