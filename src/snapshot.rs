@@ -408,9 +408,12 @@ pub async fn run_shard(node: Rc<Node>) {
         })
         .await;
         loop {
-            match step_once(&node) {
+            // rdb-key-save-delay (microseconds per key, for tests, as Redis's): one key per step.
+            let delay = node.server.config().extra("rdb-key-save-delay").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            match step_once(&node, if delay > 0 { 1 } else { STEP_KEYS }) {
                 Step::Finished => break,
                 Step::Backlog => monoio::time::sleep(Duration::from_millis(1)).await,
+                Step::More if delay > 0 => monoio::time::sleep(Duration::from_micros(delay)).await,
                 Step::More => yield_now().await,
             }
         }
@@ -424,7 +427,7 @@ enum Step {
 }
 
 /// One step, synchronous: the coordinator cannot take the core in the middle of it.
-fn step_once(node: &Node) -> Step {
+fn step_once(node: &Node, keys: usize) -> Step {
     let mut core = node.core.borrow_mut();
     let engine = &mut core.engine;
     if !engine.snapshot_active() {
@@ -438,7 +441,7 @@ fn step_once(node: &Node) -> Step {
         }
     };
     let backlogged = job.backlog() > MAX_BACKLOG;
-    let finished = !backlogged && engine.snapshot_step(STEP_KEYS);
+    let finished = !backlogged && engine.snapshot_step(keys);
     let bytes = engine.snapshot_sink().map(|s| s.drain()).unwrap_or_default();
     if !bytes.is_empty() {
         job.chunk(node.id, bytes);

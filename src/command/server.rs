@@ -143,18 +143,18 @@ fn bgsave(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT], with every shard held: saves when asked or
 /// when save points exist, makes the AOF durable, exits.
 fn shutdown(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
-    let (mut abort, mut save, mut nosave, mut force) = (false, false, false, false);
+    let (mut abort, mut save, mut nosave, mut force, mut now) = (false, false, false, false, false);
     for opt in a.iter().skip(1) {
         match opt.to_ascii_lowercase().as_slice() {
             b"nosave" => nosave = true,
             b"save" => save = true,
-            b"now" => {}
+            b"now" => now = true,
             b"force" => force = true,
             b"abort" => abort = true,
             _ => return Err(CmdError::syntax()),
         }
     }
-    if (save && nosave) || (abort && (save || nosave || force)) {
+    if (save && nosave) || (abort && (save || nosave || force || now)) {
         return Err(CmdError::syntax());
     }
     if abort {
