@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use atomic_waker::AtomicWaker;
 use crossbeam_channel::{Receiver, Sender};
 use shards::rdb::{self, AuxFields, RdbSink, RdbWriter, SaveOptions};
+use shards::snapshot::SnapshotSink;
 
 use crate::server::Server;
 use crate::shard::{Node, ShardCore};
@@ -53,8 +54,10 @@ pub enum Child {
 pub trait SnapshotJob: Send + Sync {
     /// Bytes drained from `shard`'s sink, in order.
     fn chunk(&self, shard: usize, bytes: Vec<u8>);
-    /// `shard` has written every key of its start state (its snapshot is ended).
-    fn shard_done(&self, shard: usize);
+    /// `shard` ended its snapshot: `complete` when it wrote every key of its start state, else
+    /// it abandoned it because the job was aborted. A job stays current (the slot taken)
+    /// until every shard has ended, so no shard is left with a snapshot nobody consumes.
+    fn shard_done(&self, shard: usize, complete: bool);
     /// True once the job failed or was cancelled: shards abandon their snapshots.
     fn aborted(&self) -> bool;
     /// Bytes handed over and not yet written out.
@@ -276,19 +279,27 @@ pub fn bgsave_start(server: &Server, each: EachCore<'_>) -> Result<(), BgsaveRef
         save.release();
         return Err(BgsaveRefused::Failed);
     }
+    save.bgsave_started_ms.store(shards::keyspace::wall_clock_ms(), Relaxed);
+    save.saves.fetch_add(1, Relaxed);
+    *save.rdb_job.lock().unwrap_or_else(|p| p.into_inner()) = Some(job.clone());
+    begin_all(server, each, &|_| Box::new(RdbSink::new(opts)), job);
+    tracing::info!("Background saving started");
+    Ok(())
+}
+
+/// Begins a snapshot on every shard, into `sink(shard id)`, and makes `job` the consumer of
+/// what they write: the shards start stepping at once. Call on the coordinator with every
+/// shard held, holding the slot ([`SaveState::claim`]). BGSAVE uses it; so can the AOF
+/// rewrite, with its own sink and job.
+pub fn begin_all(server: &Server, each: EachCore<'_>, sink: &dyn Fn(usize) -> Box<dyn SnapshotSink + Send>, job: Arc<dyn SnapshotJob>) {
     each(&mut |c| {
         // A snapshot abandoned by an earlier job whose shard has not noticed yet.
         if c.engine.snapshot_active() {
             c.engine.snapshot_end();
         }
-        c.engine.snapshot_begin(Box::new(RdbSink::new(opts)));
+        c.engine.snapshot_begin(sink(c.engine.id));
     });
-    save.bgsave_started_ms.store(shards::keyspace::wall_clock_ms(), Relaxed);
-    save.saves.fetch_add(1, Relaxed);
-    *save.rdb_job.lock().unwrap_or_else(|p| p.into_inner()) = Some(job.clone());
-    save.start_job(job);
-    tracing::info!("Background saving started");
-    Ok(())
+    server.save.start_job(job);
 }
 
 /// Cancels a BGSAVE in progress (killRDBChild): shards abandon their snapshots, the temp file
@@ -321,7 +332,7 @@ impl SnapshotJob for RdbJob {
         let _ = self.tx.send(Piece::Bytes(bytes));
     }
 
-    fn shard_done(&self, _shard: usize) {
+    fn shard_done(&self, _shard: usize, _complete: bool) {
         let _ = self.tx.send(Piece::Done);
     }
 
@@ -350,8 +361,18 @@ impl WriterPlan {
     /// fsync and rename. Records the outcome and frees the slot.
     fn run(self, save: &SaveState) {
         let started = Instant::now();
-        let result = self.write();
+        let mut ended = 0;
+        let result = self.write(&mut ended);
         let cancelled = self.job.aborted.swap(true, Relaxed);
+        // Every shard ends its snapshot (abandoning it, now that the job is aborted) before
+        // the slot is free for the next one.
+        while ended < self.shards {
+            match self.rx.recv() {
+                Ok(Piece::Done) => ended += 1,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
         match &result {
             Ok(()) if !cancelled => {
                 tracing::info!("Background saving terminated with success");
@@ -371,17 +392,16 @@ impl WriterPlan {
         save.release();
     }
 
-    fn write(&self) -> std::io::Result<()> {
+    fn write(&self, done: &mut usize) -> std::io::Result<()> {
         let cancelled = || std::io::Error::other("cancelled");
         let mut out = RdbWriter::new(BufWriter::with_capacity(1 << 20, File::create(&self.temp)?), self.opts, &self.aux)?;
-        let mut done = 0;
-        while done < self.shards {
+        while *done < self.shards {
             match self.rx.recv().map_err(|_| cancelled())? {
                 Piece::Bytes(b) => {
-                    out.write_raw(&b)?;
                     self.job.backlog.fetch_sub(b.len(), Relaxed);
+                    out.write_raw(&b)?;
                 }
-                Piece::Done => done += 1,
+                Piece::Done => *done += 1,
                 Piece::Cancel => return Err(cancelled()),
             }
             if self.job.aborted() {
@@ -400,7 +420,7 @@ pub async fn run_shard(node: Rc<Node>) {
     loop {
         poll_fn(|cx| {
             node.server.save.wakers[id].register(cx.waker());
-            if node.core.borrow().engine.snapshot_active() {
+            if node.core.borrow().engine.snapshot_active() && node.server.save.job().is_some() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -435,10 +455,13 @@ fn step_once(node: &Node, keys: usize) -> Step {
     }
     let job = match node.server.save.job() {
         Some(job) if !job.aborted() => job,
-        _ => {
+        Some(job) => {
             engine.snapshot_end();
+            job.shard_done(node.id, false);
             return Step::Finished;
         }
+        // Begun by someone who steps it themselves.
+        None => return Step::Finished,
     };
     let backlogged = job.backlog() > MAX_BACKLOG;
     let finished = !backlogged && engine.snapshot_step(keys);
@@ -448,7 +471,7 @@ fn step_once(node: &Node, keys: usize) -> Step {
     }
     if finished {
         engine.snapshot_end();
-        job.shard_done(node.id);
+        job.shard_done(node.id, true);
         Step::Finished
     } else if backlogged {
         Step::Backlog

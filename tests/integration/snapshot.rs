@@ -201,6 +201,7 @@ fn stop_writes_on_bgsave_error_refuses_writes_until_a_bgsave_succeeds() {
     assert_eq!(c.cmd(["BGSAVE"]), Reply::Simple("Background saving started".into()));
     wait_bgsave_done(&mut c);
     assert_eq!(persistence(&mut c, "rdb_last_bgsave_status"), "err");
+    assert_eq!(persistence(&mut c, "current_save_keys_total"), "0", "every shard abandoned its snapshot");
     assert_eq!(c.err(["SET", "k", "v"]), MISCONF);
     assert_eq!(c.err(["DEL", "kept"]), MISCONF);
     assert_eq!(c.err(["PING"]), MISCONF, "Redis refuses PING too, for health checks");
