@@ -206,6 +206,11 @@ fn stop_writes_on_bgsave_error_refuses_writes_until_a_bgsave_succeeds() {
     assert_eq!(c.err(["DEL", "kept"]), MISCONF);
     assert_eq!(c.err(["PING"]), MISCONF, "Redis refuses PING too, for health checks");
     assert_eq!(c.get_str(["GET", "kept"]), Some("v".into()), "reads go on");
+    // The final save fails too: SHUTDOWN refuses, and so does SIGTERM (the server runs on).
+    assert_eq!(c.err(["SHUTDOWN"]), "ERR Errors trying to SHUTDOWN. Check logs.");
+    srv.signal(libc::SIGTERM);
+    assert!(wait_for(Duration::from_secs(10), || srv.log().contains("SIGTERM received but errors trying to shut down the server")));
+    assert_eq!(c.get_str(["GET", "kept"]), Some("v".into()), "still serving after a refused SIGTERM");
     // With the option off, writes are accepted while the error stands.
     c.ok(["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]);
     c.ok(["SET", "k", "v"]);
@@ -219,4 +224,14 @@ fn stop_writes_on_bgsave_error_refuses_writes_until_a_bgsave_succeeds() {
     c.ok(["SET", "k", "after"]);
     assert!(dir.join("dump.rdb").exists());
     assert_eq!(c.err(["BGSAVE", "NOW"]), "ERR syntax error");
+}
+
+#[test]
+fn a_damaged_dump_rdb_stops_startup_naming_the_file() {
+    let dir = TempDir::new("baddump");
+    std::fs::write(dir.path().join("dump.rdb"), b"REDIS0010\xfa\x09redis-ver\x067.0.15\xfe\x00\x00\x03key").unwrap();
+    let d = dir.path().display().to_string();
+    let (status, out) = run_to_exit(&["--port", "0", "--bind", "127.0.0.1", "--save", "", "--dir", &d], dir.path());
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("Can't load the RDB file") && out.contains("dump.rdb") && out.contains("offset"), "{out}");
 }
