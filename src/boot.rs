@@ -281,18 +281,26 @@ fn block_signals() {
 }
 
 fn wait_for_signal(server: &Server) {
-    // SAFETY: sigwait on a set we own, with the signals blocked above.
-    let sig = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        let mut sig = 0;
-        libc::sigwait(&set, &mut sig);
-        sig
+    let name = loop {
+        // SAFETY: sigwait on a set we own, with the signals blocked above.
+        let sig = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            let mut sig = 0;
+            libc::sigwait(&set, &mut sig);
+            sig
+        };
+        let name = if sig == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
+        tracing::warn!("Received {name} scheduling shutdown...");
+        // With save points, the final snapshot; if it fails Redis keeps running.
+        if server.config().save.is_empty() || crate::snapshot::shutdown_on_signal(server) {
+            break name;
+        }
+        tracing::warn!("{name} received but errors trying to shut down the server, check the logs for more information");
     };
-    let name = if sig == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
-    tracing::warn!("Received {name} scheduling shutdown...");
+    tracing::debug!("{name}: exiting");
     server.shutdown.store(true, Relaxed);
     // Every acknowledged write is already in its segment (written before its reply); make the
     // segments durable before exiting.
@@ -360,6 +368,7 @@ async fn shard_main(id: usize, server: Arc<Server>, core: crate::shard::ShardCor
     }
     // Always: the AOF can be turned on at run time (CONFIG SET appendonly yes).
     monoio::spawn(node.clone().run_aof_writer());
+    monoio::spawn(crate::snapshot::run_shard(node.clone()));
     let cron_node = node.clone();
     monoio::spawn(async move {
         loop {

@@ -441,6 +441,10 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
         discard_since(conn, reply, start);
         return Step::Done;
     }
+    if (spec.has(flag::WRITE) || spec.name == "ping") && server.save.refuses_writes(server) {
+        // Redis refuses PING too, so a health check notices (writeCommandsDeniedByDiskError).
+        return reject(node, conn, reply, start, id, e::MISCONF_RDB);
+    }
     if spec.has(flag::WRITE) && server.aof_write_failing() {
         // Reads go on; writes wait for the AOF to be writable again.
         return reject(node, conn, reply, start, id, &server.aof_misconf());

@@ -19,4 +19,5 @@ pub mod info;
 pub mod protocol;
 pub mod server;
 pub mod shard;
+pub mod snapshot;
 pub mod stats;

@@ -120,7 +120,8 @@ pub struct Server {
     pub dirty: AtomicU64,
     /// used_memory once startup finished (INFO used_memory_startup).
     pub used_memory_startup: AtomicU64,
-    pub lastsave_unix: AtomicI64,
+    /// SAVE/BGSAVE state: the snapshot slot, LASTSAVE, save points' counters.
+    pub save: Arc<crate::snapshot::SaveState>,
     hot_proto_max_bulk_len: AtomicU64,
     hot_client_query_buffer_limit: AtomicU64,
     hot_lfu: AtomicBool,
@@ -139,9 +140,6 @@ pub struct Server {
     pub aof_last_fsync_ok: AtomicBool,
     /// The AOF's manifest, per-shard sizes, rewrite and loading state.
     pub aof: crate::aof::AofShared,
-    /// A background save (BGSAVE) is running: BGREWRITEAOF is then scheduled, not started.
-    /// Set by the snapshot code; false until it exists.
-    pub bg_busy: AtomicBool,
     /// Bumped on every CONFIG SET so shards can refresh what they cache.
     pub config_generation: AtomicU64,
     pub requirepass: RwLock<Option<Vec<u8>>>,
@@ -192,7 +190,7 @@ impl Server {
             shutdown: AtomicBool::new(false),
             dirty: AtomicU64::new(0),
             used_memory_startup: AtomicU64::new(0),
-            lastsave_unix: AtomicI64::new(now_ms / 1000),
+            save: Arc::new(crate::snapshot::SaveState::new(nshards)),
             hot_proto_max_bulk_len: AtomicU64::new(0),
             hot_client_query_buffer_limit: AtomicU64::new(0),
             hot_lfu: AtomicBool::new(false),
@@ -205,7 +203,6 @@ impl Server {
             aof_last_errno: std::sync::atomic::AtomicI32::new(0),
             aof_last_fsync_ok: AtomicBool::new(true),
             aof: crate::aof::AofShared::new(nshards),
-            bg_busy: AtomicBool::new(false),
             config_generation: AtomicU64::new(0),
             requirepass: RwLock::new(None),
             limits: RwLock::new(shards::types::Limits::default()),

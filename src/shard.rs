@@ -505,6 +505,7 @@ impl Node {
             core.persist(&self.server);
         }
         crate::aof::rewrite::cron(&self.server, &mut core);
+        crate::snapshot::cron(&self.server, &core);
         drop(core);
         self.check_client_timeouts();
         if timed_out {

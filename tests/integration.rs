@@ -31,6 +31,8 @@ mod protocol;
 mod rdb;
 #[path = "integration/server.rs"]
 mod server;
+#[path = "integration/snapshot.rs"]
+mod snapshot;
 #[path = "integration/sort.rs"]
 mod sort;
 #[path = "integration/strings.rs"]

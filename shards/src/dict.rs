@@ -120,6 +120,36 @@ fn visit_chain<'a, V>(mut cur: Option<&'a Node<V>>, f: &mut impl FnMut(&'a Node<
     }
 }
 
+/// The buckets one dictScan call at `cursor` visits, as (table, bucket) in visiting order, for
+/// tables of `sizes` buckets (the second 0 when not rehashing; the first non-zero); returns the
+/// next cursor.
+fn scan_buckets(sizes: [usize; 2], cursor: u64, mut visit: impl FnMut(usize, usize)) -> u64 {
+    let mask = |size: usize| size.wrapping_sub(1) as u64;
+    // Increment the reversed cursor: the high bits (which a mask drops) change first, so the
+    // cursor means the same set of buckets whether the table is larger or smaller.
+    let next = |v: u64| v.reverse_bits().wrapping_add(1).reverse_bits();
+    let mut v = cursor;
+    if sizes[1] == 0 {
+        let m0 = mask(sizes[0]);
+        visit(0, (v & m0) as usize);
+        v |= !m0; // set unmasked bits so the increment carries into the masked ones
+        return next(v);
+    }
+    let (small, large) = if sizes[0] <= sizes[1] { (0, 1) } else { (1, 0) };
+    let (m0, m1) = (mask(sizes[small]), mask(sizes[large]));
+    visit(small, (v & m0) as usize);
+    // Then every bucket of the larger table that is an expansion of the small bucket.
+    loop {
+        visit(large, (v & m1) as usize);
+        v |= !m1;
+        v = next(v);
+        if v & (m0 ^ m1) == 0 {
+            break;
+        }
+    }
+    v
+}
+
 pub struct Dict<V> {
     ht: [Table<V>; 2],
     /// Next bucket of `ht[0]` to move into `ht[1]`; `None` when not rehashing.
@@ -427,34 +457,33 @@ impl<V> Dict<V> {
         if self.is_empty() {
             return 0;
         }
-        let mut emit = |t: &Table<V>, v: u64| {
-            let head = t.buckets.get((v as usize) & t.mask()).and_then(|b| b.as_deref());
+        scan_buckets(self.table_sizes(), cursor, |t, b| {
+            let head = self.ht[t].buckets.get(b).and_then(|l| l.as_deref());
             visit_chain(head, &mut |n: &Node<V>| f(&n.key, &n.value));
-        };
-        // Increment the reversed cursor: the high bits (which a mask drops) change first, so the
-        // cursor means the same set of buckets whether the table is larger or smaller.
-        let next = |v: u64| v.reverse_bits().wrapping_add(1).reverse_bits();
-        let mut v = cursor;
-        if self.rehash_idx.is_none() {
-            let t0 = &self.ht[0];
-            let m0 = t0.mask() as u64;
-            emit(t0, v);
-            v |= !m0; // set unmasked bits so the increment carries into the masked ones
-            return next(v);
+        })
+    }
+
+    /// [`Dict::scan`] with mutable access to the values (a snapshot marks what it wrote). The
+    /// same cursor rules hold: the table layout does not change during one call.
+    pub fn scan_mut(&mut self, cursor: u64, mut f: impl FnMut(&[u8], &mut V)) -> u64 {
+        if self.is_empty() {
+            return 0;
         }
-        let (small, large) = if self.ht[0].buckets.len() <= self.ht[1].buckets.len() { (&self.ht[0], &self.ht[1]) } else { (&self.ht[1], &self.ht[0]) };
-        let (m0, m1) = (small.mask() as u64, large.mask() as u64);
-        emit(small, v);
-        // Then every bucket of the larger table that is an expansion of the small bucket.
-        loop {
-            emit(large, v);
-            v |= !m1;
-            v = next(v);
-            if v & (m0 ^ m1) == 0 {
-                break;
+        let sizes = self.table_sizes();
+        let ht = &mut self.ht;
+        scan_buckets(sizes, cursor, |t, b| {
+            let mut cur = ht[t].buckets.get_mut(b).and_then(|l| l.as_deref_mut());
+            while let Some(n) = cur {
+                f(&n.key, &mut n.value);
+                cur = n.next.as_deref_mut();
             }
-        }
-        v
+        })
+    }
+
+    /// Bucket counts of the two tables; the second is 0 unless a rehash is in progress.
+    fn table_sizes(&self) -> [usize; 2] {
+        let second = if self.rehash_idx.is_some() { self.ht[1].buckets.len() } else { 0 };
+        [self.ht[0].buckets.len(), second]
     }
 
     /// A random element, as dictGetFairRandomKey does (sample some keys, pick one), or None if
@@ -749,6 +778,31 @@ mod tests {
         let mut d = filled(600);
         assert!(d.is_rehashing());
         assert_eq!(scan_all(&mut d, |_| {}).0, (0..600).map(key).collect());
+    }
+
+    #[test]
+    fn scan_mut_visits_what_scan_visits() {
+        let mut d = filled(600);
+        assert!(d.is_rehashing());
+        let mut cursor = 0;
+        loop {
+            let mut seen = Vec::new();
+            let next = d.scan(cursor, |k, _| seen.push(k.to_vec()));
+            let mut seen_mut = Vec::new();
+            assert_eq!(
+                d.scan_mut(cursor, |k, v| {
+                    seen_mut.push(k.to_vec());
+                    *v += 1000;
+                }),
+                next
+            );
+            assert_eq!(seen, seen_mut);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(d.iter().all(|(k, v)| *v >= 1000 && *k == *key(v - 1000)));
     }
 
     #[test]

@@ -19,9 +19,15 @@ pub struct Entry {
     pub expire_at: i64,
     /// Last access, in seconds of the shard clock (OBJECT IDLETIME, LRU eviction later).
     pub lru: u32,
+    /// Snapshot colour (see [`crate::snapshot`]): sits in what was padding after `lru`.
+    pub(crate) colour: bool,
 }
 
 impl Entry {
+    pub fn new(value: Value, expire_at: i64, lru: u32) -> Entry {
+        Entry { value, expire_at, lru, colour: false }
+    }
+
     #[inline]
     pub fn is_expired(&self, now_ms: i64) -> bool {
         self.expire_at != 0 && self.expire_at <= now_ms
@@ -82,6 +88,8 @@ pub struct Shard {
     /// commands read it instead of the system clock (Redis's mstime cache, server.mstime).
     now_ms: i64,
     rng: u64,
+    /// The snapshot being written, if any, and the entry colour that means "written".
+    pub(crate) snapshot: crate::snapshot::SnapshotState,
 }
 
 impl Shard {
@@ -95,6 +103,7 @@ impl Shard {
             effects: crate::effects::EffectLog::default(),
             expired_log: None,
             now_ms: wall_clock_ms(),
+            snapshot: Default::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
     }
@@ -144,6 +153,8 @@ impl Shard {
             None => false,
         };
         if expired {
+            self.snapshot_cow(db, key);
+            let d = &mut self.dbs[db];
             d.main.remove(key);
             d.volatile.remove(key);
             self.stats.expired_keys += 1;
@@ -178,6 +189,7 @@ impl Shard {
     pub fn lookup_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.expire_if_needed(db, key);
         self.effects.note_write(db, key);
+        self.snapshot_cow(db, key);
         let clock = self.lru_clock();
         let e = self.dbs[db].main.get_mut(key)?;
         e.lru = clock;
@@ -199,9 +211,12 @@ impl Shard {
     /// if `keep_ttl`, otherwise removes it (plain SET clears a TTL; KEEPTTL keeps it).
     pub fn store(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>, keep_ttl: bool) {
         self.effects.note_write(db, key);
+        self.snapshot_cow(db, key);
         let clock = self.lru_clock();
+        let colour = self.snapshot.colour();
         let d = &mut self.dbs[db];
-        let (entry, inserted) = d.main.get_or_insert_with(key, || Entry { value: Value::Str(crate::value::StrValue::Int(0)), expire_at: 0, lru: clock });
+        let (entry, inserted) =
+            d.main.get_or_insert_with(key, || Entry { value: Value::Str(crate::value::StrValue::Int(0)), expire_at: 0, lru: clock, colour });
         entry.value = value;
         entry.lru = clock;
         let old_expire = if inserted { 0 } else { entry.expire_at };
@@ -219,8 +234,11 @@ impl Shard {
     }
 
     /// Inserts or replaces a whole entry (RENAME, COPY, MOVE, SWAP), keeping `volatile` in step.
-    pub fn put_entry(&mut self, db: usize, key: &[u8], entry: Entry) {
+    pub fn put_entry(&mut self, db: usize, key: &[u8], mut entry: Entry) {
         self.effects.note_write(db, key);
+        self.snapshot_cow(db, key);
+        // Whatever it was elsewhere, here it is new: a snapshot in progress must not write it.
+        entry.colour = self.snapshot.colour();
         let d = &mut self.dbs[db];
         let has_ttl = entry.expire_at != 0;
         let old = d.main.insert(key, entry);
@@ -238,6 +256,7 @@ impl Shard {
             return None;
         }
         self.effects.note_write(db, key);
+        self.snapshot_cow(db, key);
         let d = &mut self.dbs[db];
         let e = d.main.remove(key)?;
         if e.expire_at != 0 {
@@ -249,6 +268,7 @@ impl Shard {
     /// Sets or clears a live key's TTL. Returns false if the key does not exist.
     pub fn set_expire(&mut self, db: usize, key: &[u8], expire_at: i64) -> bool {
         self.effects.note_write(db, key);
+        self.snapshot_cow(db, key);
         let d = &mut self.dbs[db];
         let Some(e) = d.main.get_mut(key) else { return false };
         let had = e.expire_at != 0;
@@ -262,17 +282,20 @@ impl Shard {
     }
 
     pub fn flush_db(&mut self, db: usize) {
-        self.dbs[db].clear();
+        if !self.snapshot_detach(db) {
+            self.dbs[db].clear();
+        }
     }
 
     pub fn flush_all(&mut self) {
-        for d in &mut self.dbs {
-            d.clear();
+        for db in 0..self.dbs.len() {
+            self.flush_db(db);
         }
     }
 
     pub fn swap_db(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);
+        self.snapshot_swap(a, b);
     }
 
     /// One pass of active expiry over every database, Redis's activeExpireCycle in spirit:
@@ -310,9 +333,10 @@ impl Shard {
                 let mut ttl_sum = 0i64;
                 let mut ttl_n = 0i64;
                 for k in &keys {
-                    let d = &mut self.dbs[db];
-                    match d.main.get(k) {
+                    match self.dbs[db].main.get(k) {
                         Some(e) if e.is_expired(now) => {
+                            self.snapshot_cow(db, k);
+                            let d = &mut self.dbs[db];
                             d.main.remove(k);
                             d.volatile.remove(k);
                             expired += 1;

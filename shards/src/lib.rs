@@ -14,6 +14,7 @@ pub mod longdouble;
 pub mod ops;
 pub mod rdb;
 pub mod route;
+pub mod snapshot;
 pub mod types;
 pub mod value;
 

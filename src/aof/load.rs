@@ -348,11 +348,10 @@ pub fn prepare(server: &Server, nshards: usize) -> Result<Option<Manifest>, Stri
 }
 
 /// Startup without the AOF: the hook that loads the snapshot (`dir/dbfilename`) into `cores`
-/// (each key to its shard; `shards::rdb::load_into_shards` does that). The snapshot code fills
-/// it in; the server is in the loading state while it runs, and progress it reports in
-/// `server.aof.load` shows in INFO.
-pub fn load_snapshot(_server: &Server, _cores: &mut [ShardCore]) -> Result<(), String> {
-    Ok(())
+/// (each key to its shard: [`crate::snapshot::load_dump`]); the server is in the loading state
+/// while it runs, and the progress it reports in `server.aof.load` shows in INFO.
+pub fn load_snapshot(server: &Server, cores: &mut [ShardCore]) -> Result<(), String> {
+    crate::snapshot::load_dump(server, cores)
 }
 
 /// Loads the dataset into one core per shard: the AOF named by `manifest`, every shard in
@@ -415,7 +414,7 @@ fn load_rdb_base(server: &Server, core: &mut ShardCore, path: &Path, delay_us: u
     let engine = &mut core.engine;
     let stats = shards::rdb::load(reader, &opts, |db, key, value, expire_at| {
         let lru = (engine.now_ms() / 1000) as u32;
-        engine.put_entry(db, &key, shards::keyspace::Entry { value, expire_at, lru });
+        engine.put_entry(db, &key, shards::keyspace::Entry::new(value, expire_at, lru));
         if delay_us > 0 {
             std::thread::sleep(Duration::from_micros(delay_us));
         }

@@ -149,7 +149,7 @@ pub fn request(server: &Server) -> Start {
     if st.in_progress() {
         return Start::InProgress;
     }
-    if server.bg_busy.load(Relaxed) {
+    if server.save.bgsave_running() {
         st.scheduled.store(true, Relaxed);
         return Start::Scheduled;
     }
@@ -184,7 +184,7 @@ pub fn cron(server: &Arc<Server>, core: &mut ShardCore) {
         let all: Vec<usize> = (0..n).collect();
         st.begin_round(n, &all);
     }
-    if st.scheduled.load(Relaxed) && !server.bg_busy.load(Relaxed) && !st.in_progress() && st.scheduled.swap(false, Relaxed) {
+    if st.scheduled.load(Relaxed) && !server.save.bgsave_running() && !st.in_progress() && st.scheduled.swap(false, Relaxed) {
         let all: Vec<usize> = (0..n).collect();
         if !st.begin_round(n, &all) {
             st.scheduled.store(true, Relaxed);
@@ -197,7 +197,7 @@ pub fn cron(server: &Arc<Server>, core: &mut ShardCore) {
     // Redis's serverCron rule: rewrite when the AOF is bigger than min-size and grew by the
     // percentage over its size after the last rewrite.
     if let Some(seg) = &core.aof {
-        if perc == 0 || st.in_progress() || server.bg_busy.load(Relaxed) {
+        if perc == 0 || st.in_progress() || server.save.bgsave_running() {
             return;
         }
         let sf = &server.aof.shards[id];
@@ -455,8 +455,7 @@ mod tests {
         assert_eq!(&out[..9], b"REDIS0010");
         let mut back = shards::Shard::new(0, 16);
         let opts = shards::rdb::LoadOptions { databases: 16, limits: Default::default(), skip_expired_before: None };
-        let stats =
-            shards::rdb::load(&out[..], &opts, |db, k, v, exp| back.put_entry(db, &k, shards::keyspace::Entry { value: v, expire_at: exp, lru: 0 })).unwrap();
+        let stats = shards::rdb::load(&out[..], &opts, |db, k, v, exp| back.put_entry(db, &k, shards::keyspace::Entry::new(v, exp, 0))).unwrap();
         assert_eq!(stats.keys, 3);
         assert!(stats.aux.iter().any(|(k, v)| k == b"aof-base" && v == b"1"), "{:?}", stats.aux);
         assert_eq!(digest(&back), digest(&s));
@@ -485,10 +484,10 @@ mod tests {
     fn bgrewriteaof_starts_once_and_is_scheduled_behind_a_background_save() {
         let server = Server::new(crate::config::Config::default(), 2);
         let st = &server.aof.rewrite;
-        server.bg_busy.store(true, Relaxed);
+        assert!(server.save.claim(crate::snapshot::Child::Rdb));
         assert_eq!(request(&server), Start::Scheduled);
         assert!(st.scheduled.load(Relaxed) && !st.in_progress());
-        server.bg_busy.store(false, Relaxed);
+        server.save.release();
         st.scheduled.store(false, Relaxed);
         assert_eq!(request(&server), Start::Started);
         assert_eq!(request(&server), Start::InProgress);

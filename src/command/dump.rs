@@ -83,7 +83,7 @@ fn restore(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let _ = freq;
     let now_s = now / 1000;
     let lru = idle.map_or(now_s, |s| now_s.saturating_sub(s).max(0)) as u32;
-    x.shard(key).put_entry(db, key, Entry { value, expire_at, lru });
+    x.shard(key).put_entry(db, key, Entry::new(value, expire_at, lru));
     if ttl != 0 && !absttl {
         // Redis propagates a relative TTL as an absolute one (ABSTTL), so replay does not
         // extend it.

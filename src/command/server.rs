@@ -1,5 +1,5 @@
-//! Server commands: INFO, CONFIG, COMMAND, TIME, LASTSAVE, SHUTDOWN, SLOWLOG, DEBUG, FUNCTION,
-//! BGREWRITEAOF.
+//! Server commands: INFO, CONFIG, COMMAND, TIME, SAVE, BGSAVE, LASTSAVE, SHUTDOWN, SLOWLOG,
+//! DEBUG, FUNCTION, BGREWRITEAOF.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -9,6 +9,7 @@ use crate::dispatch::{CmdError, ConnCtx, Exec};
 use crate::protocol::errors as e;
 use crate::protocol::parse::Args;
 use crate::server::{ClientInfo, Server, SlowlogEntry};
+use crate::snapshot::{BgsaveRefused, Child};
 
 fn info(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let sections: Vec<Vec<u8>> = a.iter().skip(1).map(|s| s.to_ascii_lowercase()).collect();
@@ -98,32 +99,74 @@ fn time(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
 }
 
 fn lastsave(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
-    c.reply.int(c.server.lastsave_unix.load(Relaxed));
+    c.reply.int(c.server.save.lastsave.load(Relaxed));
     Ok(())
 }
 
-fn shutdown(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
-    let mut abort = false;
+/// SAVE: the whole dataset written now, every shard held meanwhile (as Redis blocks).
+fn save(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
+    let server = x.server;
+    if server.save.child() == Child::Rdb {
+        return Err(CmdError::Static("ERR Background save already in progress"));
+    }
+    crate::snapshot::save_sync(server, &mut |f| x.for_each_core(f)).map_err(|_| CmdError::Static("ERR"))?;
+    x.reply.ok();
+    Ok(())
+}
+
+/// BGSAVE [SCHEDULE]: every shard starts its snapshot now (all held), then writes it between
+/// its other work.
+fn bgsave(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
+    let schedule = match a.len() {
+        1 => false,
+        2 if a[1].eq_ignore_ascii_case(b"schedule") => true,
+        _ => return Err(CmdError::syntax()),
+    };
+    let server = x.server;
+    match crate::snapshot::bgsave_start(server, &mut |f| x.for_each_core(f)) {
+        Ok(()) => x.reply.simple("Background saving started"),
+        Err(BgsaveRefused::InProgress) => return Err(CmdError::Static("ERR Background save already in progress")),
+        Err(BgsaveRefused::OtherChild) if schedule => {
+            server.save.bgsave_scheduled.store(true, Relaxed);
+            x.reply.simple("Background saving scheduled");
+        }
+        Err(BgsaveRefused::OtherChild) => {
+            return Err(CmdError::Static(
+                "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+            ))
+        }
+        Err(BgsaveRefused::Failed) => return Err(CmdError::Static("ERR")),
+    }
+    Ok(())
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT], with every shard held: saves when asked or
+/// when save points exist, makes the AOF durable, exits.
+fn shutdown(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
+    let (mut abort, mut save, mut nosave, mut force, mut now) = (false, false, false, false, false);
     for opt in a.iter().skip(1) {
         match opt.to_ascii_lowercase().as_slice() {
-            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"nosave" => nosave = true,
+            b"save" => save = true,
+            b"now" => now = true,
+            b"force" => force = true,
             b"abort" => abort = true,
             _ => return Err(CmdError::syntax()),
         }
     }
+    if (save && nosave) || (abort && (save || nosave || force || now)) {
+        return Err(CmdError::syntax());
+    }
     if abort {
         return Err(CmdError::Static("ERR No shutdown in progress."));
     }
-    // Nothing is persisted yet, so there is nothing to save or flush before exiting.
     tracing::warn!("User requested shutdown...");
-    c.server.shutdown.store(true, Relaxed);
-    // This shard's pending effects (active expiry) and every segment, made durable.
-    c.core.persist(c.server);
-    if c.server.config().appendonly {
-        if let Err(e) = c.server.aof_sync.sync_all() {
-            tracing::warn!("fsync of the AOF failed at shutdown: {e}");
-        }
+    let server = x.server;
+    if crate::snapshot::prepare_shutdown(server, &mut |f| x.for_each_core(f), save, nosave, force).is_err() {
+        return Err(CmdError::Static("ERR Errors trying to SHUTDOWN. Check logs."));
     }
+    server.shutdown.store(true, Relaxed);
+    tracing::warn!("shardis is now ready to exit, bye bye...");
     crate::boot::exit_now(0);
 }
 
@@ -277,12 +320,32 @@ fn debug(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
                 x.reply.simple(&shards::digest::hex(&d));
             }
         }
+        b"reload" => {
+            let (mut merge, mut noflush, mut nosave) = (false, false, false);
+            for opt in a.iter().skip(2) {
+                match opt.to_ascii_lowercase().as_slice() {
+                    b"merge" => merge = true,
+                    b"noflush" => noflush = true,
+                    b"nosave" => nosave = true,
+                    _ => return Err(CmdError::Static("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")),
+                }
+            }
+            // MERGE alone changes nothing here: loading replaces a key that exists.
+            let _ = merge;
+            let server = x.server;
+            crate::snapshot::debug_reload(server, &mut |f| x.for_each_core(f), !nosave, !noflush).map_err(CmdError::Static)?;
+            x.reply.ok();
+        }
         b"help" => x.reply.help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "DIGEST",
             "    Output a hex signature representing the current DB content.",
             "DIGEST-VALUE <key> [<key> ...]",
             "    Output a hex signature of the values of all the specified keys.",
+            "RELOAD [option ...]",
+            "    Save the RDB on disk and reload it back to memory. Options: MERGE (with NOFLUSH,",
+            "    keys in both win from the file), NOFLUSH (do not empty the dataset first),",
+            "    NOSAVE (load the existing file without saving first).",
             "SLEEP <seconds>",
             "    Stop the server for <seconds>. Decimals allowed.",
             "HELP",
@@ -365,13 +428,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("time", 1, LOADING | STALE | FAST, N, L, Conn(time), G, "2.6.0", "Return the current server time", ""),
     row("lastsave", 1, LOADING | STALE | FAST, N, L, Conn(lastsave), G, "1.0.0", "Get the UNIX time stamp of the last successful save to disk", ""),
     row("bgrewriteaof", 1, ADMIN | NOSCRIPT, N, L, Conn(bgrewriteaof), G, "1.0.0", "Asynchronously rewrite the append-only file", ""),
+    row("save", 1, ADMIN | NOSCRIPT | NO_MULTI, N, Route::AllShards, Data(save), G, "1.0.0", "Synchronously save the dataset to disk", ""),
+    row("bgsave", -1, ADMIN | NOSCRIPT, N, Route::AllShards, Data(bgsave), G, "1.0.0", "Asynchronously save the dataset to disk", "[SCHEDULE]"),
     row(
         "shutdown",
         -1,
         ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
         N,
-        L,
-        Conn(shutdown),
+        Route::AllShards,
+        Data(shutdown),
         G,
         "1.0.0",
         "Synchronously save the dataset to disk and then shut down the server",

@@ -63,7 +63,12 @@ pub enum CoordMsg {
         client: u64,
         error: bool,
     },
+    /// Run server work with every shard held (a BGSAVE from a save point, SIGTERM's save).
+    WithAllShards(Box<AllShardsFn>),
 }
+
+/// See [`CoordMsg::WithAllShards`].
+pub type AllShardsFn = dyn FnOnce(&Server, &[Option<*mut ShardCore>]) + Send;
 
 #[derive(Clone)]
 pub struct CoordinatorHandle {
@@ -163,6 +168,11 @@ fn run(server: Arc<Server>, rx: Receiver<CoordMsg>) {
                         }
                         CoordMsg::ClientGone(id) => blocked.remove_client(&server, id, None),
                         CoordMsg::Unblock { client, error } => blocked.remove_client(&server, client, Some(error)),
+                        CoordMsg::WithAllShards(f) => {
+                            if let Some(held) = Held::new(&server, (0..server.nshards).collect()) {
+                                f(&server, &held.cores);
+                            }
+                        }
                         CoordMsg::Run(_) => {}
                     }
                 }

@@ -24,6 +24,8 @@ pub const INVALID_CURSOR: &str = "ERR invalid cursor";
 pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 pub const REWRITE_IN_PROGRESS: &str = "ERR Background append only file rewriting already in progress";
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
+/// stop-writes-on-bgsave-error after a failed BGSAVE.
+pub const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 pub const AUTH_NOT_CONFIGURED: &str =
     "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";

@@ -397,14 +397,18 @@ impl<W: Write> RdbWriter<W> {
 
     /// One key (rdbSaveKeyValuePair): its expiry when it has one, type, key, value.
     pub fn write_key(&mut self, key: &[u8], entry: &Entry) -> io::Result<()> {
-        if entry.expire_at != 0 {
-            self.buf.push(OP_EXPIRETIME_MS);
-            self.buf.extend_from_slice(&entry.expire_at.to_le_bytes());
-        }
-        self.buf.push(value_type(&entry.value));
-        put_string(&mut self.buf, key, self.opts.compression);
-        encode_body(&mut self.buf, &entry.value, self.opts.compression);
+        encode_key(&mut self.buf, key, entry, self.opts.compression);
         self.flush_buf()
+    }
+
+    /// Records encoded elsewhere (an [`RdbSink`]'s drained bytes), counted in the checksum.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.opts.checksum {
+            self.crc.update(bytes);
+        }
+        self.w.write_all(bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(())
     }
 
     /// Bytes written so far.
@@ -420,6 +424,52 @@ impl<W: Write> RdbWriter<W> {
         self.w.write_all(&crc.to_le_bytes())?;
         self.w.flush()?;
         Ok(self.w)
+    }
+}
+
+/// rdbSaveKeyValuePair: the key's expiry when it has one, type, key, value.
+fn encode_key(out: &mut Vec<u8>, key: &[u8], entry: &Entry, compress: bool) {
+    if entry.expire_at != 0 {
+        out.push(OP_EXPIRETIME_MS);
+        out.extend_from_slice(&entry.expire_at.to_le_bytes());
+    }
+    out.push(value_type(&entry.value));
+    put_string(out, key, compress);
+    encode_body(out, &entry.value, compress);
+}
+
+/// A snapshot sink that encodes one shard's keys as RDB records, buffered until drained. Every
+/// drained chunk starts with its own SELECTDB (RDB allows it repeated), so chunks of several
+/// shards can be interleaved in one file between an [`RdbWriter`]'s header and `finish`.
+pub struct RdbSink {
+    buf: Vec<u8>,
+    db: Option<usize>,
+    compress: bool,
+}
+
+impl RdbSink {
+    pub fn new(opts: SaveOptions) -> RdbSink {
+        RdbSink { buf: Vec::new(), db: None, compress: opts.compression }
+    }
+}
+
+impl crate::snapshot::SnapshotSink for RdbSink {
+    fn key(&mut self, db: usize, key: &[u8], entry: &Entry) {
+        if self.db != Some(db) {
+            self.buf.push(OP_SELECTDB);
+            put_len(&mut self.buf, db as u64);
+            self.db = Some(db);
+        }
+        encode_key(&mut self.buf, key, entry, self.compress);
+    }
+
+    fn drain(&mut self) -> Vec<u8> {
+        self.db = None;
+        std::mem::take(&mut self.buf)
+    }
+
+    fn buffered(&self) -> usize {
+        self.buf.len()
     }
 }
 
@@ -835,7 +885,7 @@ pub fn load_into_shards<R: Read>(r: R, opts: &LoadOptions, shards: &mut [&mut cr
     load(r, opts, |db, key, value, expire_at| {
         let s = &mut shards[crate::route::shard_of(&key, n)];
         let lru = (s.now_ms() / 1000) as u32;
-        s.put_entry(db, &key, Entry { value, expire_at, lru });
+        s.put_entry(db, &key, Entry::new(value, expire_at, lru));
     })
 }
 

@@ -277,7 +277,7 @@ fn loaded_collections_take_the_configured_encoding() {
 #[test]
 fn digests_match_redis_7_0() {
     // DEBUG DIGEST-VALUE replies of redis-server 7.0.15 for the same values.
-    let e = |v: Value, expire_at: i64| Entry { value: v, expire_at, lru: 0 };
+    let e = |v: Value, expire_at: i64| Entry::new(v, expire_at, 0);
     let cases = [
         (e(s(b"hello"), 0), "36b23a1456b2dce2c3ed252c456761301dba8060"),
         (e(zset(&[(b"a", 1.5), (b"b", 2.0), (b"c", 0.1)]), 0), "2c385488a5eef8be43a6e3722a96af78cf880203"),
@@ -301,4 +301,41 @@ fn digests_match_redis_7_0() {
         assert_eq!(digest::hex(&d.finish()), "e6fc4b35d5db0015406ccdccc81e34dba75dddee");
     }
     assert_eq!(digest::hex(&digest::DatasetDigest::default().finish()), "0".repeat(40));
+}
+
+#[test]
+fn interleaved_sink_chunks_of_several_shards_make_one_file() {
+    use crate::snapshot::SnapshotSink;
+    let mut shards = [crate::Shard::new(0, 16), crate::Shard::new(1, 16)];
+    for (i, (name, v)) in samples().into_iter().enumerate() {
+        shards[i % 2].store(i % 16, name.as_bytes(), v, if i % 4 == 0 { Some(4_000_000_000_000) } else { None }, false);
+    }
+    let mut out = RdbWriter::new(Vec::new(), SaveOptions::default(), &AuxFields::default()).unwrap();
+    for sh in shards.iter_mut() {
+        assert!(sh.snapshot_begin(Box::new(RdbSink::new(SaveOptions::default()))));
+    }
+    // Small steps, each shard's chunk written as soon as drained: databases interleave.
+    let mut done = [false, false];
+    while done.iter().any(|d| !d) {
+        for (i, sh) in shards.iter_mut().enumerate() {
+            if done[i] {
+                continue;
+            }
+            done[i] = sh.snapshot_step(1);
+            let chunk = sh.snapshot_sink().map(|s| s.drain()).unwrap_or_default();
+            out.write_raw(&chunk).unwrap();
+            if done[i] {
+                sh.snapshot_end();
+            }
+        }
+    }
+    let bytes = out.finish().unwrap();
+    let (got, stats) = load_all(&bytes).unwrap();
+    assert_eq!(stats.keys as usize, shards.iter().map(|s| s.key_count()).sum::<usize>());
+    for (db, k, v, e) in got {
+        let owner = shards.iter().find_map(|s| s.dbs[db].main.get(&k)).expect("key in its database");
+        assert!(v == owner.value && e == owner.expire_at, "{} differs", String::from_utf8_lossy(&k));
+    }
+    let mut sink = RdbSink::new(SaveOptions::default());
+    assert_eq!((sink.buffered(), sink.drain().len()), (0, 0));
 }
