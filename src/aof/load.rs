@@ -344,6 +344,9 @@ pub fn prepare(server: &Server, nshards: usize) -> Result<Option<Manifest>, Stri
             manifest.shards
         ));
     }
+    // Before the loading state shows, so INFO never reports a load of 0 bytes.
+    let total: u64 = manifest.files.iter().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum();
+    server.aof.load.total_bytes.store(total, Relaxed);
     Ok(Some(manifest))
 }
 
@@ -441,8 +444,7 @@ fn load_aof(server: &Server, cores: &mut [ShardCore], mut manifest: Manifest) ->
     let dir = aof_dir(&cfg);
     let mpath = manifest_path(&cfg);
     let started = std::time::Instant::now();
-    let total: u64 = manifest.files.iter().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum();
-    server.aof.load.total_bytes.store(total, Relaxed);
+    let total = server.aof.load.total_bytes.load(Relaxed);
     let delay_us = cfg.extra_int("key-load-delay").unwrap_or(0).max(0) as u64;
     let done = AtomicBool::new(false);
     let result = std::thread::scope(|sc| {
