@@ -436,6 +436,7 @@ impl Node {
         let timed_out = core.engine.active_expire_cycle(effort, Instant::now() + slice);
         core.engine.tables_cron(100);
         core.stats.sample_ops();
+        crate::alloc::cron();
         core.persist(&self.server);
         drop(core);
         self.check_client_timeouts();
