@@ -134,7 +134,7 @@ pub struct MemOverhead {
     pub peak: u64,
     pub startup: u64,
     pub rss: u64,
-    /// What mimalloc holds from the OS (allocator_active and allocator_resident).
+    /// What mimalloc holds committed from the OS (allocator_active).
     pub committed: u64,
     pub repl_backlog: u64,
     pub clients_slaves: u64,
@@ -180,6 +180,12 @@ impl MemOverhead {
             aof_buffer: aof,
             dbs: per_db.into_iter().enumerate().filter(|(_, e)| e.0 > 0).map(|(i, (k, m, v))| (i, k, m, v)).collect(),
         }
+    }
+
+    /// allocator_resident: mimalloc's committed memory still counts pages it has reset after
+    /// frees (no longer resident), so it is capped by the process's RSS.
+    pub fn resident(&self) -> u64 {
+        self.committed.min(self.rss)
     }
 
     pub fn keys(&self) -> u64 {
@@ -341,16 +347,16 @@ pub fn render(x: &mut Exec<'_>, requested: &[Vec<u8>]) -> String {
                     m.dataset_perc(),
                     m.used,
                     m.committed,
-                    m.committed,
+                    m.resident(),
                     human(total),
                     cfg.maxmemory,
                     human(cfg.maxmemory),
                     ratio(m.committed, m.used),
                     m.committed as i64 - m.used as i64,
-                    ratio(m.committed, m.committed),
-                    0,
-                    ratio(m.rss, m.committed),
-                    m.rss as i64 - m.committed as i64,
+                    ratio(m.resident(), m.committed),
+                    m.resident() as i64 - m.committed as i64,
+                    ratio(m.rss, m.resident()),
+                    m.rss as i64 - m.resident() as i64,
                     ratio(m.rss, m.used),
                     m.rss as i64 - m.used as i64,
                     m.not_counted_for_evict(),

@@ -518,11 +518,10 @@ fn memory_stats(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
     r.double(m.dataset_perc() as f64);
     r.bulk_str("peak.percentage");
     r.double(m.peak_perc() as f64);
-    // mimalloc's committed memory stands for both jemalloc's "active" and "resident" (see
-    // crate::alloc::allocator_committed).
+    // mimalloc's committed memory stands for jemalloc's "active" (see MemOverhead::resident).
     int(r, "allocator.allocated", m.used);
     int(r, "allocator.active", m.committed);
-    int(r, "allocator.resident", m.committed);
+    int(r, "allocator.resident", m.resident());
     let ratio = |r: &mut crate::protocol::Reply, name: &str, v: f32, bytes_name: &str, bytes: i64| {
         r.bulk_str(name);
         r.double(v as f64);
@@ -530,8 +529,8 @@ fn memory_stats(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
         r.int(bytes);
     };
     ratio(r, "allocator-fragmentation.ratio", crate::info::ratio(m.committed, m.used), "allocator-fragmentation.bytes", m.committed as i64 - m.used as i64);
-    ratio(r, "allocator-rss.ratio", crate::info::ratio(m.committed, m.committed), "allocator-rss.bytes", 0);
-    ratio(r, "rss-overhead.ratio", crate::info::ratio(m.rss, m.committed), "rss-overhead.bytes", m.rss as i64 - m.committed as i64);
+    ratio(r, "allocator-rss.ratio", crate::info::ratio(m.resident(), m.committed), "allocator-rss.bytes", m.resident() as i64 - m.committed as i64);
+    ratio(r, "rss-overhead.ratio", crate::info::ratio(m.rss, m.resident()), "rss-overhead.bytes", m.rss as i64 - m.resident() as i64);
     ratio(r, "fragmentation", crate::info::ratio(m.rss, m.used), "fragmentation.bytes", m.rss as i64 - m.used as i64);
     Ok(())
 }
@@ -561,7 +560,10 @@ fn doctor_report(m: &crate::info::MemOverhead) -> String {
     if ratio(m.committed, m.used) > 1.1 && m.committed as i64 - m.used as i64 > MB10 {
         issues.push(" * High allocator fragmentation: This instance has an allocator external fragmentation greater than 1.1. This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. You can try enabling 'activedefrag' config option.\n\n".to_string());
     }
-    if ratio(m.rss, m.committed) > 1.1 && m.rss as i64 - m.committed as i64 > MB10 {
+    if ratio(m.resident(), m.committed) > 1.1 && m.resident() as i64 - m.committed as i64 > MB10 {
+        issues.push(" * High allocator RSS overhead: This instance has an RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the allocator is much larger than the sum what the allocator actually holds). This problem is usually due to a large peak memory (check if there is a peak memory entry above in the report), you can try the MEMORY PURGE command to reclaim it.\n\n".to_string());
+    }
+    if ratio(m.rss, m.resident()) > 1.1 && m.rss as i64 - m.resident() as i64 > MB10 {
         issues.push(" * High process RSS overhead: This instance has non-allocator RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the Redis process is much larger than the RSS the allocator holds). This problem may be due to Lua scripts or Modules.\n\n".to_string());
     }
     if m.clients > 0 && m.clients_normal / m.clients > 200 * 1024 {
@@ -770,3 +772,40 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..row("object", -2, 0, KeySpec::None, Route::Local, Data(object_help), G, "2.2.3", "A container for object introspection commands", "")
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::doctor_report;
+    use crate::info::MemOverhead;
+
+    fn figures(used: u64, peak: u64, committed: u64, rss: u64) -> MemOverhead {
+        MemOverhead {
+            used,
+            peak,
+            startup: 1 << 20,
+            rss,
+            committed,
+            repl_backlog: 0,
+            clients_slaves: 0,
+            clients_normal: 20_000,
+            clients: 1,
+            aof_buffer: 0,
+            dbs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn memory_doctor_reports_as_redis() {
+        const MB: u64 = 1 << 20;
+        assert!(doctor_report(&figures(MB, MB, 8 * MB, 12 * MB)).starts_with("Hi Sam, this instance is empty or is using very little memory"));
+        assert_eq!(
+            doctor_report(&figures(100 * MB, 100 * MB, 104 * MB, 110 * MB)),
+            "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n"
+        );
+        let peak = doctor_report(&figures(100 * MB, 200 * MB, 104 * MB, 110 * MB));
+        assert!(peak.starts_with("Sam, I detected a few issues in this Redis instance memory implants:\n\n * Peak memory: In the past"), "{peak}");
+        assert!(peak.ends_with("I'm here to keep you safe, Sam. I want to help you.\n"), "{peak}");
+        let frag = doctor_report(&figures(100 * MB, 100 * MB, 150 * MB, 160 * MB));
+        assert!(frag.contains(" * High total RSS:") && frag.contains(" * High allocator fragmentation:"), "{frag}");
+    }
+}
