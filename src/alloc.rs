@@ -5,10 +5,13 @@
 //! Each thread adds to its own cache-line-padded slot (threads beyond the slot count share
 //! slots, which stays correct, only slower). A block freed by another thread than the one that
 //! allocated it makes one slot go down and another up: only the sum means anything.
+//!
+//! Also here: what mimalloc itself reports (committed memory, its statistics text), the peak of
+//! `used_memory` (sampled by every shard's cron, as Redis's serverCron does), and MEMORY PURGE.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use mimalloc::MiMalloc;
 
@@ -103,4 +106,83 @@ pub fn total_system_memory() -> u64 {
         .and_then(|s| s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok())))
         .map(|kb| kb * 1024)
         .unwrap_or(0)
+}
+
+// mimalloc's own reporting API. libmimalloc-sys always compiles these into the library it links;
+// its Rust declarations sit behind a feature this crate does not enable, so the three used here
+// are declared directly (signatures from mimalloc.h).
+extern "C" {
+    fn mi_process_info(
+        elapsed_msecs: *mut usize,
+        user_msecs: *mut usize,
+        system_msecs: *mut usize,
+        current_rss: *mut usize,
+        peak_rss: *mut usize,
+        current_commit: *mut usize,
+        peak_commit: *mut usize,
+        page_faults: *mut usize,
+    );
+    fn mi_stats_print_out(out: Option<unsafe extern "C" fn(msg: *const std::ffi::c_char, arg: *mut std::ffi::c_void)>, arg: *mut std::ffi::c_void);
+    fn mi_collect(force: bool);
+}
+
+/// Bytes mimalloc holds committed from the OS for its heaps: the allocator's "active" and
+/// "resident" memory (mimalloc decommits what it purges, so committed is what it keeps
+/// resident). The rest of the RSS is the program, stacks, and memory mapped outside mimalloc.
+pub fn allocator_committed() -> u64 {
+    let mut commit = 0usize;
+    // SAFETY: mi_process_info accepts null for every figure not wanted.
+    unsafe {
+        let null = std::ptr::null_mut();
+        mi_process_info(null, null, null, null, null, &mut commit, null, null);
+    }
+    commit as u64
+}
+
+/// mimalloc's statistics text (MEMORY MALLOC-STATS).
+pub fn allocator_stats_text() -> String {
+    unsafe extern "C" fn collect(msg: *const std::ffi::c_char, arg: *mut std::ffi::c_void) {
+        // SAFETY (the caller's): `arg` is the String passed below, alive for the whole call;
+        // mimalloc passes NUL-terminated text.
+        let out = &mut *(arg as *mut String);
+        out.push_str(&std::ffi::CStr::from_ptr(msg).to_string_lossy());
+    }
+    let mut out = String::new();
+    // SAFETY: the callback only appends to `out`, which outlives the call.
+    unsafe { mi_stats_print_out(Some(collect), (&mut out as *mut String).cast()) };
+    out
+}
+
+static PEAK: AtomicU64 = AtomicU64::new(0);
+static PURGE_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static PURGED_GENERATION: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The highest `used_memory` seen so far (INFO used_memory_peak), updated with the current one.
+pub fn peak_memory() -> u64 {
+    let used = used_memory();
+    PEAK.fetch_max(used, Relaxed).max(used)
+}
+
+/// MEMORY PURGE: returns this thread's free pages to the OS now, and asks every shard thread to
+/// do the same on its next cron run (mimalloc's heaps are per thread; each collects its own).
+pub fn purge() {
+    PURGE_GENERATION.fetch_add(1, Relaxed);
+    collect_here();
+}
+
+fn collect_here() {
+    PURGED_GENERATION.with(|g| g.set(PURGE_GENERATION.load(Relaxed)));
+    // SAFETY: mi_collect has no preconditions.
+    unsafe { mi_collect(true) };
+}
+
+/// The allocator's share of a shard's cron: sample the peak, and purge if MEMORY PURGE asked.
+pub fn cron() {
+    peak_memory();
+    if PURGED_GENERATION.with(|g| g.get()) != PURGE_GENERATION.load(Relaxed) {
+        collect_here();
+    }
 }

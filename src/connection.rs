@@ -7,16 +7,27 @@
 //! replies keep request order: forwarded replies are spliced back in at their positions.
 //! Commands that go through the coordinator are barriers: everything before them has finished
 //! first, everything after them starts after.
+//!
+//! Replies leave through the connection's writer task ([`Outbox`]): one send in flight, each
+//! turn's replies handed over whole, while the connection goes on reading. So a client that does
+//! not read its replies is seen: its pending bytes are held to `client-output-buffer-limit` as
+//! Redis holds them (hard limit: closed at once; soft limit: closed once over it for longer than
+//! its seconds). With no limit set for its class, the connection stops reading while more than
+//! [`OUTPUT_FLUSH`] bytes wait, so a client that never reads never grows the server either.
 
+use std::cell::RefCell;
+use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 
 use crate::command::{self, flag, CommandId, Handler, Route};
+use crate::config::ClientClass;
 use crate::coordinator::{CoordMsg, CoordRequest};
 use crate::dispatch::{ConnCtx, Exec, ShardSet};
 use crate::protocol::errors as e;
@@ -99,15 +110,27 @@ struct Placeholder {
 struct Pending {
     batches: Vec<Option<ForwardBatch>>,
     places: Vec<Placeholder>,
+    /// How many commands may wait forwarded before they are flushed: the owning shards build
+    /// a batch's replies whole, so a pipeline of large replies (GETs of big values) is
+    /// forwarded a few at a time, and one of small replies in big batches.
+    max_places: usize,
 }
+
+/// Forwarded commands waiting at most, before the first replies show how large they are.
+const FORWARD_BATCH_START: usize = 16;
+const FORWARD_BATCH_MAX: usize = 4096;
 
 impl Pending {
     fn new(nshards: usize) -> Pending {
-        Pending { batches: (0..nshards).map(|_| None).collect(), places: Vec::new() }
+        Pending { batches: (0..nshards).map(|_| None).collect(), places: Vec::new(), max_places: FORWARD_BATCH_START }
     }
 
     fn is_empty(&self) -> bool {
         self.places.is_empty()
+    }
+
+    fn is_full(&self) -> bool {
+        self.places.len() >= self.max_places
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -135,6 +158,10 @@ impl Pending {
         for (shard, slot) in &slots {
             results[*shard] = Some(node.wait(slot).await);
         }
+        // Size the next batches so their replies come to about OUTPUT_FLUSH bytes.
+        let bytes: usize = results.iter().flatten().map(|r| r.buf.len()).sum();
+        let per_reply = bytes / self.places.len().max(1);
+        self.max_places = (OUTPUT_FLUSH / per_reply.max(1)).clamp(1, FORWARD_BATCH_MAX);
         let mut cursors = vec![(0usize, 0usize); self.batches.len()];
         let old = std::mem::take(&mut reply.buf);
         let mut out = Vec::with_capacity(old.len() + results.iter().flatten().map(|r| r.buf.len()).sum::<usize>());
@@ -196,11 +223,247 @@ pub fn encode_multibulk(buf: &mut Vec<u8>, args: &Args<'_>) {
 }
 
 const READ_CHUNK: usize = 16 * 1024;
-/// Replies accumulated past this are written before the rest of the pipeline is parsed.
+/// Replies accumulated past this are handed to the writer before the rest of the pipeline is
+/// parsed; with no output buffer limit set, the connection reads on only once fewer than this
+/// many bytes wait for the socket.
 const OUTPUT_FLUSH: usize = 1 << 20;
+/// Sent buffers up to this size are kept for reuse.
+const KEEP_BUFFER: usize = 1 << 20;
+
+/// One connection's replies on their way to the socket, shared by the connection task (which
+/// hands over whole turns of replies) and its writer task (which sends them, one send in flight).
+struct Outbox {
+    /// Handed over, not yet sent.
+    queued: Vec<u8>,
+    /// The send in flight: its bytes and its buffer's size.
+    in_flight: usize,
+    in_flight_cap: usize,
+    /// The last buffer sent, cleared, for the next hand-over (no allocation in steady state).
+    spare: Vec<u8>,
+    /// The size of the connection's reply buffer (for the memory figures).
+    reply_cap: usize,
+    writer: Option<Waker>,
+    /// The connection task waiting for the pending bytes to go down.
+    drained: Option<Waker>,
+    /// A send failed: the peer is gone.
+    failed: bool,
+    /// The connection is done: the writer sends what is queued and ends.
+    closing: bool,
+    info: Arc<ClientInfo>,
+}
+
+type SharedOutbox = Rc<RefCell<Outbox>>;
+
+impl Outbox {
+    /// Reply bytes not yet sent (Redis's getClientOutputBufferMemoryUsage).
+    fn pending(&self) -> usize {
+        self.queued.len() + self.in_flight
+    }
+
+    /// Moves `buf`'s bytes to the queue (leaving `buf` empty, with a recycled buffer's room).
+    fn hand_over(&mut self, buf: &mut Vec<u8>) {
+        if self.queued.is_empty() {
+            std::mem::swap(&mut self.queued, buf);
+            if buf.capacity() == 0 {
+                std::mem::swap(buf, &mut self.spare);
+            }
+        } else {
+            self.queued.extend_from_slice(buf);
+            buf.clear();
+        }
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+
+    /// Publishes the output figures CLIENT LIST and INFO show.
+    fn publish(&self) {
+        let i = &self.info;
+        i.omem.store(self.pending(), Relaxed);
+        i.oll.store(usize::from(!self.queued.is_empty()) + usize::from(self.in_flight > 0), Relaxed);
+        i.obuf_mem.store(self.reply_cap + self.queued.capacity() + self.in_flight_cap + self.spare.capacity(), Relaxed);
+    }
+
+    fn wake_drained(&mut self) {
+        if let Some(w) = self.drained.take() {
+            w.wake();
+        }
+    }
+}
+
+/// The writer task: sends what the connection hands over until it closes or a send fails.
+async fn write_loop(mut sock: OwnedWriteHalf<TcpStream>, ob: SharedOutbox, node: Rc<Node>) {
+    loop {
+        let next = poll_fn(|cx| {
+            let mut o = ob.borrow_mut();
+            if o.failed {
+                return Poll::Ready(None);
+            }
+            if !o.queued.is_empty() {
+                let buf = std::mem::take(&mut o.queued);
+                o.in_flight = buf.len();
+                o.in_flight_cap = buf.capacity();
+                return Poll::Ready(Some(buf));
+            }
+            if o.closing {
+                return Poll::Ready(None);
+            }
+            o.writer = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        let Some(buf) = next else { break };
+        let sent = buf.len();
+        let (res, mut buf) = sock.write_all(buf).await;
+        let mut o = ob.borrow_mut();
+        o.in_flight = 0;
+        o.in_flight_cap = 0;
+        if res.is_err() {
+            o.failed = true;
+        } else {
+            let mut core = node.core.borrow_mut();
+            core.stats.net_output_bytes += sent as u64;
+            core.stats.writes_processed += 1;
+            buf.clear();
+            if buf.capacity() <= KEEP_BUFFER && buf.capacity() > o.spare.capacity() {
+                o.spare = buf;
+            }
+        }
+        o.publish();
+        o.wake_drained();
+        if o.failed {
+            break;
+        }
+    }
+}
+
+/// The connection task's side of its output: the outbox, and since when the client has been
+/// over its soft limit.
+struct Output {
+    ob: SharedOutbox,
+    /// Unix seconds when the soft limit was first seen passed (Redis's
+    /// obuf_soft_limit_reached_time).
+    soft_since: Option<i64>,
+}
+
+impl Output {
+    fn new(info: Arc<ClientInfo>) -> Output {
+        let ob = Outbox {
+            queued: Vec::new(),
+            in_flight: 0,
+            in_flight_cap: 0,
+            spare: Vec::new(),
+            reply_cap: 0,
+            writer: None,
+            drained: None,
+            failed: false,
+            closing: false,
+            info,
+        };
+        Output { ob: Rc::new(RefCell::new(ob)), soft_since: None }
+    }
+
+    /// Hands the replies gathered so far to the writer, once the records they acknowledge are in
+    /// the AOF. Then holds the client to its output buffer limits: false if it must be closed
+    /// now (over a limit, or its socket failed). With no limit set for its class, waits while
+    /// more than [`OUTPUT_FLUSH`] bytes are pending.
+    async fn deliver(&mut self, node: &Node, conn: &ConnState, reply: &mut Reply) -> bool {
+        node.persist(conn.durable_needed).await;
+        let class = ClientClass::Normal;
+        let limit = node.server.obuf_limit(class);
+        {
+            let mut o = self.ob.borrow_mut();
+            if !reply.buf.is_empty() {
+                o.hand_over(&mut reply.buf);
+            }
+            o.reply_cap = reply.buf.capacity();
+            o.publish();
+            if o.failed {
+                return false;
+            }
+        }
+        if self.over_limit(limit, conn) {
+            let line = crate::command::connection::client_line(&conn.info, shards::keyspace::wall_clock_ms(), None);
+            tracing::warn!(shard = node.id, "Client {line} scheduled to be closed ASAP for overcoming of output buffer limits.");
+            return false;
+        }
+        if limit.hard == 0 && limit.soft == 0 {
+            self.wait_pending(OUTPUT_FLUSH).await;
+        }
+        !self.ob.borrow().failed
+    }
+
+    /// Redis's checkClientOutputBufferLimits: the hard limit closes at once, the soft limit
+    /// once it has been passed continuously for more than its seconds.
+    fn over_limit(&mut self, limit: crate::config::ObufLimit, conn: &ConnState) -> bool {
+        let used = self.ob.borrow().pending() as u64;
+        // Redis: a client that has not authenticated may not hold more than 1 KiB of replies.
+        if used > 1024 && !conn.authenticated {
+            return true;
+        }
+        let hard = limit.hard > 0 && used >= limit.hard;
+        let mut soft = limit.soft > 0 && used >= limit.soft;
+        if soft {
+            let now = shards::keyspace::wall_clock_ms() / 1000;
+            match self.soft_since {
+                None => {
+                    self.soft_since = Some(now);
+                    soft = false;
+                }
+                Some(since) => soft = now - since > limit.soft_seconds as i64,
+            }
+        } else {
+            self.soft_since = None;
+        }
+        hard || soft
+    }
+
+    /// Waits until at most `max` bytes are pending (or the socket failed).
+    async fn wait_pending(&self, max: usize) {
+        poll_fn(|cx| {
+            let mut o = self.ob.borrow_mut();
+            if o.failed || o.pending() <= max {
+                Poll::Ready(())
+            } else {
+                o.drained = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Ends the writer: after it has sent everything pending (`drain`), or at once.
+    async fn close(&self, drain: bool, fd: i32) {
+        if drain {
+            self.wait_pending(0).await;
+        }
+        let mut o = self.ob.borrow_mut();
+        o.closing = true;
+        if let Some(w) = o.writer.take() {
+            w.wake();
+        }
+        if !drain || o.failed {
+            // SAFETY: shutdown(2) on the connection's socket, still open (the writer holds it):
+            // a send in flight to a client that does not read fails and the writer ends.
+            unsafe {
+                libc::shutdown(fd, libc::SHUT_RDWR);
+            }
+        }
+        drop(o);
+        self.ob.borrow().info.omem.store(0, Relaxed);
+    }
+}
+
+/// The socket behind the read half, for readiness polls and non-blocking reads.
+fn socket(half: &OwnedReadHalf<TcpStream>) -> &TcpStream {
+    // SAFETY: monoio's halves share the stream through an UnsafeCell by design (its `Split`
+    // contract: reads and writes are independent); readiness polls and recv(2) on the fd touch
+    // nothing a concurrent send uses.
+    unsafe { &*half.0.get() }
+}
 
 /// Serves one connection until it closes.
-pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>) {
+pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
     let server = node.server.clone();
     let mut conn = ConnState {
         id: info.id,
@@ -218,6 +481,21 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut reply = Reply::new(false);
     let mut pending = Pending::new(server.nshards);
+    info.state_mem.store(
+        std::mem::size_of::<ConnState>()
+            + std::mem::size_of::<Parser>()
+            + std::mem::size_of::<Pending>()
+            + std::mem::size_of::<Outbox>()
+            + pending.batches.capacity() * std::mem::size_of::<Option<ForwardBatch>>(),
+        Relaxed,
+    );
+    let (mut stream, writer) = stream.into_split();
+    let fd = info.fd;
+    let mut out = Output::new(info.clone());
+    monoio::spawn(write_loop(writer, out.ob.clone(), node.clone()));
+    // How the connection ends: after sending what it owes (the peer closed, QUIT, a protocol
+    // error), or at once (killed, over a buffer limit, socket failed).
+    let mut drain = true;
     loop {
         // Make room to read big: a chunk, or the rest of a large bulk, but never more than the
         // bytes already buffered (the buffer at most doubles per read), so memory follows the
@@ -237,8 +515,12 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
             Ok(n) => n,
         };
         if info.kill.load(Relaxed) {
+            drain = false;
             break;
         }
+        // As in Redis, the query buffer holds the commands being run until the pass ends.
+        info.qbuf.store(rbuf.len(), Relaxed);
+        info.qbuf_cap.store(rbuf.capacity(), Relaxed);
         let now = shards::keyspace::wall_clock_ms();
         info.last_interaction_ms.store(now, Relaxed);
         {
@@ -287,6 +569,9 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                         Step::Forward(shard, id) => {
                             let discard = take_discard(&mut conn);
                             pending.add(shard, conn.db, &args, reply.len(), id, discard, &conn.info);
+                            if pending.is_full() {
+                                pending.flush(&node, conn.resp3, &mut reply).await;
+                            }
                         }
                         Step::Transaction => {
                             pending.flush(&node, conn.resp3, &mut reply).await;
@@ -303,15 +588,17 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                             // Replies to the commands before a blocking one leave before it
                             // waits, as in Redis.
                             let blocking = command::resolve(&args).is_some_and(|(_, s)| s.has(flag::BLOCKING));
-                            if blocking && !reply.buf.is_empty() && !send_now(&node, &mut stream, &mut reply, conn.durable_needed).await {
+                            if blocking && !reply.buf.is_empty() && !out.deliver(&node, &conn, &mut reply).await {
                                 fatal = true;
+                                drain = false;
                                 break;
                             }
                             let start = reply.len();
                             let mut arrived = Vec::new();
-                            if !run_on_coordinator(&node, &conn, &args, &mut reply, &stream, &mut arrived).await {
+                            if !run_on_coordinator(&node, &conn, &args, &mut reply, socket(&stream), &mut arrived).await {
                                 // The client left while blocked.
                                 fatal = true;
+                                drain = false;
                                 break;
                             }
                             // What the client pipelined while it was blocked is parsed next.
@@ -325,14 +612,18 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
                         break;
                     }
                     // A pipeline of large replies is sent as it goes rather than all at once.
-                    if reply.buf.len() >= OUTPUT_FLUSH && pending.is_empty() && !send_now(&node, &mut stream, &mut reply, conn.durable_needed).await {
+                    if reply.buf.len() >= OUTPUT_FLUSH && pending.is_empty() && !out.deliver(&node, &conn, &mut reply).await {
                         fatal = true;
+                        drain = false;
                         break;
                     }
                 }
             }
         }
         pending.flush(&node, conn.resp3, &mut reply).await;
+        if !drain {
+            break;
+        }
         // Keep only the unparsed tail (a partly received command); give back the room a
         // large request needed once it has been served.
         if pos > 0 {
@@ -342,53 +633,29 @@ pub async fn serve(node: Rc<Node>, mut stream: TcpStream, info: Arc<ClientInfo>)
             rbuf.shrink_to(READ_CHUNK);
         }
         info.qbuf.store(rbuf.len(), Relaxed);
+        info.qbuf_cap.store(rbuf.capacity(), Relaxed);
         if rbuf.len() > limit {
             tracing::warn!(shard = node.id, client = conn.id, "closing client that reached max query buffer length ({} bytes)", rbuf.len());
+            drain = false;
             break;
         }
         // Every write whose reply is about to leave reaches the AOF first (a turn that wrote
         // nothing here waits for nothing).
-        node.persist(conn.durable_needed).await;
-        if !reply.buf.is_empty() {
-            let out = std::mem::take(&mut reply.buf);
-            let sent = out.len();
-            let (res, mut out) = stream.write_all(out).await;
-            if res.is_err() {
-                break;
-            }
-            {
-                let mut core = node.core.borrow_mut();
-                core.stats.net_output_bytes += sent as u64;
-                core.stats.writes_processed += 1;
-            }
-            out.clear();
-            // Keep a moderate buffer for the next turn; drop huge ones.
-            if out.capacity() <= 1 << 20 {
-                reply.buf = out;
-            }
+        if !out.deliver(&node, &conn, &mut reply).await {
+            drain = false;
+            break;
         }
-        if fatal || conn.close_after_reply || info.kill.load(Relaxed) {
+        if fatal || conn.close_after_reply {
+            break;
+        }
+        if info.kill.load(Relaxed) {
+            drain = false;
             break;
         }
     }
+    out.close(drain, fd).await;
     conn.unwatch(&server);
     server.unregister_client(conn.id);
-}
-
-/// Writes the replies gathered so far in the middle of a pass over the read buffer, once the
-/// records they acknowledge (up to `durable`) are in the AOF; false if the socket failed.
-async fn send_now(node: &Node, stream: &mut TcpStream, reply: &mut Reply, durable: u64) -> bool {
-    node.persist(durable).await;
-    let out = std::mem::take(&mut reply.buf);
-    let sent = out.len();
-    let (res, mut out) = stream.write_all(out).await;
-    if res.is_err() {
-        return false;
-    }
-    node.core.borrow_mut().stats.net_output_bytes += sent as u64;
-    out.clear();
-    reply.buf = out;
-    true
 }
 
 /// CLIENT REPLY bookkeeping: whether this command's reply is dropped.

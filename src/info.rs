@@ -27,7 +27,6 @@ struct Totals {
     expired_cap: u64,
     evicted: u64,
     keyspace: Vec<(u64, u64, i64, u64)>,
-    overhead: u64,
     ops: u64,
     in_bps: u64,
     out_bps: u64,
@@ -91,7 +90,6 @@ fn gather(x: &mut Exec<'_>) -> Totals {
                 e.2 += db.avg_ttl;
                 e.3 += 1;
             }
-            t.overhead += (db.main.overhead_bytes() + db.volatile.overhead_bytes()) as u64;
         }
     });
     if shards_seen > 0.0 {
@@ -127,7 +125,118 @@ fn rusage(who: i32) -> (f64, f64) {
     }
 }
 
-static PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Per database with keys: (db, keys, main table overhead, expires table overhead).
+type DbOverhead = Vec<(usize, u64, u64, u64)>;
+
+/// Redis's redisMemOverhead: where the allocated bytes go (INFO memory, MEMORY STATS, MEMORY
+/// DOCTOR). Overhead is what is not the dataset: the memory at startup, client buffers, the AOF
+/// buffer and the key tables; the dataset is the rest of `used_memory`.
+pub struct MemOverhead {
+    pub used: u64,
+    pub peak: u64,
+    pub startup: u64,
+    pub rss: u64,
+    /// What mimalloc holds committed from the OS (allocator_active).
+    pub committed: u64,
+    pub repl_backlog: u64,
+    pub clients_slaves: u64,
+    /// Query and output buffers and per-client state of every normal client.
+    pub clients_normal: u64,
+    pub clients: u64,
+    /// AOF records produced and not yet written to the segment files.
+    pub aof_buffer: u64,
+    pub dbs: DbOverhead,
+}
+
+impl MemOverhead {
+    /// Gathers the figures from the shards `x` holds (all of them: INFO and MEMORY run on every
+    /// shard).
+    pub fn of(x: &mut Exec<'_>) -> MemOverhead {
+        let mut per_db: Vec<(u64, u64, u64)> = vec![(0, 0, 0); x.server.databases];
+        let mut aof = 0u64;
+        x.for_each_core(|c| {
+            for (i, db) in c.engine.dbs.iter().enumerate() {
+                let e = &mut per_db[i];
+                e.0 += db.len() as u64;
+                e.1 += db.main.overhead_bytes() as u64;
+                e.2 += db.volatile.overhead_bytes() as u64;
+            }
+            if let Some(seg) = &c.aof {
+                aof += seg.pending_len() as u64;
+            }
+        });
+        let (clients, clients_normal) = {
+            let clients = x.server.clients.lock().unwrap_or_else(|p| p.into_inner());
+            (clients.len() as u64, clients.values().map(|c| c.mem_usage() as u64).sum())
+        };
+        MemOverhead {
+            used: crate::alloc::used_memory(),
+            peak: crate::alloc::peak_memory(),
+            startup: x.server.used_memory_startup.load(Relaxed),
+            rss: crate::alloc::rss_bytes(),
+            committed: crate::alloc::allocator_committed(),
+            repl_backlog: 0,
+            clients_slaves: 0,
+            clients_normal,
+            clients,
+            aof_buffer: aof,
+            dbs: per_db.into_iter().enumerate().filter(|(_, e)| e.0 > 0).map(|(i, (k, m, v))| (i, k, m, v)).collect(),
+        }
+    }
+
+    /// allocator_resident: mimalloc's committed memory still counts pages it has reset after
+    /// frees (no longer resident), so it is capped by the process's RSS.
+    pub fn resident(&self) -> u64 {
+        self.committed.min(self.rss)
+    }
+
+    pub fn keys(&self) -> u64 {
+        self.dbs.iter().map(|d| d.1).sum()
+    }
+
+    pub fn overhead_total(&self) -> u64 {
+        self.startup + self.repl_backlog + self.clients_slaves + self.clients_normal + self.aof_buffer + self.dbs.iter().map(|d| d.2 + d.3).sum::<u64>()
+    }
+
+    /// Memory not counted by the eviction accountant (invariant I1): every buffer.
+    pub fn not_counted_for_evict(&self) -> u64 {
+        self.repl_backlog + self.clients_slaves + self.clients_normal + self.aof_buffer
+    }
+
+    pub fn dataset(&self) -> u64 {
+        self.used.saturating_sub(self.overhead_total())
+    }
+
+    /// Redis's net usage: allocated beyond what startup needed (at least 1).
+    fn net(&self) -> u64 {
+        if self.used > self.startup {
+            self.used - self.startup
+        } else {
+            1
+        }
+    }
+
+    pub fn dataset_perc(&self) -> f32 {
+        self.dataset() as f32 * 100.0 / self.net() as f32
+    }
+
+    pub fn peak_perc(&self) -> f32 {
+        self.used as f32 * 100.0 / self.peak.max(1) as f32
+    }
+
+    pub fn bytes_per_key(&self) -> u64 {
+        self.net().checked_div(self.keys()).unwrap_or(0)
+    }
+}
+
+/// `a / b` as Redis prints its memory ratios (a float; 0 when nothing to divide by).
+pub fn ratio(a: u64, b: u64) -> f32 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f32 / b as f32
+    }
+}
 
 /// Builds the INFO text for the requested sections (Redis's rules: none = default, "all",
 /// "everything", or a list of names).
@@ -175,8 +284,6 @@ pub fn render(x: &mut Exec<'_>, requested: &[Vec<u8>]) -> String {
         let _ = write!(out, "# {}\r\n", name);
     };
     let now = shards::keyspace::wall_clock_ms();
-    let used = crate::alloc::used_memory();
-    let peak = PEAK.fetch_max(used, Relaxed).max(used);
     for name in want.clone() {
         match name {
             "server" => {
@@ -223,30 +330,42 @@ pub fn render(x: &mut Exec<'_>, requested: &[Vec<u8>]) -> String {
             }
             "memory" => {
                 section(&mut out, "Memory");
-                let rss = crate::alloc::rss_bytes();
+                let m = MemOverhead::of(x);
                 let total = crate::alloc::total_system_memory();
-                let clients_mem: u64 = {
-                    let clients = server.clients.lock().unwrap_or_else(|p| p.into_inner());
-                    clients.values().map(|c| (c.qbuf.load(Relaxed) + c.omem.load(Relaxed) + 2 * 16384) as u64).sum()
-                };
-                let overhead = t.overhead + clients_mem;
-                let dataset = used.saturating_sub(overhead);
-                let frag = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
                 let policy = cfg.get(&[b"maxmemory-policy".as_slice()]).into_iter().next().map(|(_, v)| v).unwrap_or_default();
                 let _ = write!(
                     out,
-                    "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{overhead}\r\nused_memory_startup:{}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{rss}\r\nallocator_resident:{rss}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_vm_eval:0\r\nused_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:{frag:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_ratio:{frag:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:{clients_mem}\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{clients_mem}\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:mimalloc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
-                    human(used),
-                    human(rss),
-                    human(peak),
-                    if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 0.0 },
-                    server.used_memory_startup.load(Relaxed),
-                    if used > 0 { dataset as f64 * 100.0 / used as f64 } else { 0.0 },
+                    "used_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_vm_eval:0\r\nused_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:{}\r\nmem_replication_backlog:{}\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:{}\r\nmem_clients_normal:{}\r\nmem_cluster_links:0\r\nmem_aof_buffer:{}\r\nmem_allocator:mimalloc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+                    m.used,
+                    human(m.used),
+                    m.rss,
+                    human(m.rss),
+                    m.peak,
+                    human(m.peak),
+                    m.peak_perc(),
+                    m.overhead_total(),
+                    m.startup,
+                    m.dataset(),
+                    m.dataset_perc(),
+                    m.used,
+                    m.committed,
+                    m.resident(),
                     human(total),
                     cfg.maxmemory,
                     human(cfg.maxmemory),
-                    rss as i64 - used as i64,
-                    rss as i64 - used as i64,
+                    ratio(m.committed, m.used),
+                    m.committed as i64 - m.used as i64,
+                    ratio(m.resident(), m.committed),
+                    m.resident() as i64 - m.committed as i64,
+                    ratio(m.rss, m.resident()),
+                    m.rss as i64 - m.resident() as i64,
+                    ratio(m.rss, m.used),
+                    m.rss as i64 - m.used as i64,
+                    m.not_counted_for_evict(),
+                    m.repl_backlog,
+                    m.clients_slaves,
+                    m.clients_normal,
+                    m.aof_buffer,
                 );
             }
             "persistence" => {

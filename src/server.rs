@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, A
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
-use crate::config::{Config, MaxmemoryPolicy};
+use crate::config::{ClientClass, Config, MaxmemoryPolicy, ObufLimit};
 use crate::coordinator::CoordinatorHandle;
 use crate::shard::Mailbox;
 
@@ -49,8 +49,16 @@ pub struct ClientInfo {
     pub closed: AtomicBool,
     /// A key this client WATCHes was written: its next EXEC aborts.
     pub cas_dirty: AtomicBool,
+    /// Bytes received and not yet consumed (CLIENT LIST qbuf) and the query buffer's size.
     pub qbuf: AtomicUsize,
+    pub qbuf_cap: AtomicUsize,
+    /// Reply bytes waiting for the socket (omem), in how many buffers (oll), and the bytes the
+    /// output buffers take, written or not.
     pub omem: AtomicUsize,
+    pub oll: AtomicUsize,
+    pub obuf_mem: AtomicUsize,
+    /// The connection task's fixed state (its parser and routing structures).
+    pub state_mem: AtomicUsize,
 }
 
 impl ClientInfo {
@@ -75,8 +83,18 @@ impl ClientInfo {
             closed: false.into(),
             cas_dirty: false.into(),
             qbuf: 0.into(),
+            qbuf_cap: 0.into(),
             omem: 0.into(),
+            oll: 0.into(),
+            obuf_mem: 0.into(),
+            state_mem: 0.into(),
         }
+    }
+
+    /// The bytes this client costs: its buffers and its own state (CLIENT LIST tot-mem, INFO
+    /// mem_clients_normal).
+    pub fn mem_usage(&self) -> usize {
+        self.qbuf_cap.load(Relaxed) + self.obuf_mem.load(Relaxed) + std::mem::size_of::<ClientInfo>() + self.state_mem.load(Relaxed)
     }
 
     /// A client with no connection (tests, internal callers).
@@ -128,6 +146,8 @@ pub struct Server {
     hot_slowlog_slower_than: AtomicI64,
     hot_timeout: AtomicU64,
     hot_fsync_always: AtomicBool,
+    /// client-output-buffer-limit of the normal and pubsub classes: hard, soft, soft seconds.
+    hot_obuf: [[AtomicU64; 3]; 2],
     /// Loading the dataset at startup (INFO loading).
     pub loading: AtomicBool,
     /// The AOF segments, for the everysec fsync thread and shutdown.
@@ -197,6 +217,7 @@ impl Server {
             hot_slowlog_slower_than: AtomicI64::new(0),
             hot_timeout: AtomicU64::new(0),
             hot_fsync_always: AtomicBool::new(false),
+            hot_obuf: Default::default(),
             loading: AtomicBool::new(false),
             aof_sync: Default::default(),
             aof_failing: AtomicUsize::new(0),
@@ -226,6 +247,12 @@ impl Server {
         self.hot_slowlog_slower_than.store(c.slowlog_log_slower_than, Relaxed);
         self.hot_timeout.store(c.timeout, Relaxed);
         self.hot_fsync_always.store(c.appendfsync == crate::config::AppendFsync::Always, Relaxed);
+        for (slot, class) in self.hot_obuf.iter().zip([ClientClass::Normal, ClientClass::Pubsub]) {
+            let l = c.obuf_limit(class);
+            for (a, v) in slot.iter().zip([l.hard, l.soft, l.soft_seconds]) {
+                a.store(v, Relaxed);
+            }
+        }
         *self.requirepass.write().unwrap_or_else(|p| p.into_inner()) = c.requirepass.clone();
         *self.limits.write().unwrap_or_else(|p| p.into_inner()) = shards::types::Limits {
             list_max_listpack_size: c.list_max_listpack_size,
@@ -250,6 +277,14 @@ impl Server {
             timeout: self.hot_timeout.load(Relaxed),
             appendfsync_always: self.hot_fsync_always.load(Relaxed),
         }
+    }
+
+    /// The output buffer limits of a client class (normal or pubsub; replicas come with
+    /// replication), as configured now.
+    #[inline]
+    pub fn obuf_limit(&self, class: ClientClass) -> ObufLimit {
+        let slot = &self.hot_obuf[(class == ClientClass::Pubsub) as usize];
+        ObufLimit { class, hard: slot[0].load(Relaxed), soft: slot[1].load(Relaxed), soft_seconds: slot[2].load(Relaxed) }
     }
 
     pub fn watch_key(&self, shard: usize, db: usize, key: &[u8]) {

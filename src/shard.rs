@@ -501,6 +501,7 @@ impl Node {
         }
         core.engine.tables_cron(100);
         core.stats.sample_ops();
+        crate::alloc::cron();
         if !core.aof_write_put_off(&self.server) {
             core.persist(&self.server);
         }

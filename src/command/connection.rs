@@ -213,8 +213,10 @@ pub fn client_line(info: &ClientInfo, now_ms: i64, this_shard_cmd: Option<&str>)
         None => super::table().names.get(last as usize - 1).cloned().unwrap_or_else(|| "NULL".into()),
     };
     let qbuf = info.qbuf.load(Relaxed);
+    // Replies are built in one buffer per pass and handed to the writer whole, so Redis's
+    // static reply buffer (obl) has no counterpart: every pending byte shows in oll/omem.
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} shard={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} shard={}",
         info.id,
         info.addr,
         info.laddr,
@@ -224,9 +226,10 @@ pub fn client_line(info: &ClientInfo, now_ms: i64, this_shard_cmd: Option<&str>)
         (now_ms - info.last_interaction_ms.load(Relaxed)).max(0) / 1000,
         info.db.load(Relaxed),
         qbuf,
-        16384usize.saturating_sub(qbuf),
+        info.qbuf_cap.load(Relaxed).saturating_sub(qbuf),
+        info.oll.load(Relaxed),
         info.omem.load(Relaxed),
-        16384 + qbuf + info.omem.load(Relaxed),
+        info.mem_usage(),
         cmd,
         info.resp.load(Relaxed),
         lib_name,

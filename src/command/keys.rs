@@ -467,13 +467,19 @@ fn object(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 
 /// MEMORY USAGE key [SAMPLES n]: the bytes the key costs: its table entry (node, bucket
 /// share), the key bytes and the value's heap allocations. Collections report their own exact
-/// heap size, so SAMPLES (Redis's estimate from sampled elements) is accepted and not needed.
+/// heap size, so SAMPLES (Redis's estimate from sampled elements; 0 = all) is checked as Redis
+/// checks it and not needed.
 fn memory_usage(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
-    if a.len() != 3 && !(a.len() == 5 && a[3].eq_ignore_ascii_case(b"SAMPLES")) {
-        return Err(CmdError::syntax());
-    }
-    if a.len() == 5 {
-        arg_i64(&a[4])?;
+    let mut j = 3;
+    while j < a.len() {
+        if a[j].eq_ignore_ascii_case(b"SAMPLES") && j + 1 < a.len() {
+            if arg_i64(&a[j + 1])? < 0 {
+                return Err(CmdError::syntax());
+            }
+            j += 2;
+        } else {
+            return Err(CmdError::syntax());
+        }
     }
     let db = x.db;
     let key = &a[2];
@@ -487,9 +493,127 @@ fn memory_usage(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// MEMORY STATS: Redis's fields, in Redis's order, from the same figures as INFO memory.
+fn memory_stats(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
+    let m = crate::info::MemOverhead::of(x);
+    let r = &mut *x.reply;
+    r.map_len(27 + m.dbs.len());
+    let int = |r: &mut crate::protocol::Reply, name: &str, v: u64| {
+        r.bulk_str(name);
+        r.int(v as i64);
+    };
+    int(r, "peak.allocated", m.peak);
+    int(r, "total.allocated", m.used);
+    int(r, "startup.allocated", m.startup);
+    int(r, "replication.backlog", m.repl_backlog);
+    int(r, "clients.slaves", m.clients_slaves);
+    int(r, "clients.normal", m.clients_normal);
+    int(r, "cluster.links", 0);
+    int(r, "aof.buffer", m.aof_buffer);
+    int(r, "lua.caches", 0);
+    int(r, "functions.caches", 0);
+    for &(db, _, main, expires) in &m.dbs {
+        r.bulk_str(&format!("db.{db}"));
+        r.map_len(3);
+        int(r, "overhead.hashtable.main", main);
+        int(r, "overhead.hashtable.expires", expires);
+        int(r, "overhead.hashtable.slot-to-keys", 0);
+    }
+    int(r, "overhead.total", m.overhead_total());
+    int(r, "keys.count", m.keys());
+    int(r, "keys.bytes-per-key", m.bytes_per_key());
+    int(r, "dataset.bytes", m.dataset());
+    r.bulk_str("dataset.percentage");
+    r.double(m.dataset_perc() as f64);
+    r.bulk_str("peak.percentage");
+    r.double(m.peak_perc() as f64);
+    // mimalloc's committed memory stands for jemalloc's "active" (see MemOverhead::resident).
+    int(r, "allocator.allocated", m.used);
+    int(r, "allocator.active", m.committed);
+    int(r, "allocator.resident", m.resident());
+    let ratio = |r: &mut crate::protocol::Reply, name: &str, v: f32, bytes_name: &str, bytes: i64| {
+        r.bulk_str(name);
+        r.double(v as f64);
+        r.bulk_str(bytes_name);
+        r.int(bytes);
+    };
+    ratio(r, "allocator-fragmentation.ratio", crate::info::ratio(m.committed, m.used), "allocator-fragmentation.bytes", m.committed as i64 - m.used as i64);
+    ratio(r, "allocator-rss.ratio", crate::info::ratio(m.resident(), m.committed), "allocator-rss.bytes", m.resident() as i64 - m.committed as i64);
+    ratio(r, "rss-overhead.ratio", crate::info::ratio(m.rss, m.resident()), "rss-overhead.bytes", m.rss as i64 - m.resident() as i64);
+    ratio(r, "fragmentation", crate::info::ratio(m.rss, m.used), "fragmentation.bytes", m.rss as i64 - m.used as i64);
+    Ok(())
+}
+
+/// MEMORY DOCTOR: Redis's getMemoryDoctorReport, its checks and texts (the replica-buffer and
+/// script-cache checks have nothing to look at yet).
+fn memory_doctor(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
+    let m = crate::info::MemOverhead::of(x);
+    let report = doctor_report(&m);
+    x.reply.verbatim(&report);
+    Ok(())
+}
+
+fn doctor_report(m: &crate::info::MemOverhead) -> String {
+    use crate::info::ratio;
+    const MB10: i64 = 10 << 20;
+    if m.used < 5 * 1024 * 1024 {
+        return "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n".into();
+    }
+    let mut issues = Vec::new();
+    if ratio(m.peak, m.used) > 1.5 {
+        issues.push(" * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.\n\n".to_string());
+    }
+    if ratio(m.rss, m.used) > 1.4 && m.rss as i64 - m.used as i64 > MB10 {
+        issues.push(" * High total RSS: This instance has a memory fragmentation and RSS overhead greater than 1.4 (this means that the Resident Set Size of the Redis process is much larger than the sum of the logical allocations Redis performed). This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. If the problem is a large peak memory, then there is no issue. Otherwise, make sure you are using the Jemalloc allocator and not the default libc malloc. Note: The currently used allocator is \"mimalloc\".\n\n".to_string());
+    }
+    if ratio(m.committed, m.used) > 1.1 && m.committed as i64 - m.used as i64 > MB10 {
+        issues.push(" * High allocator fragmentation: This instance has an allocator external fragmentation greater than 1.1. This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. You can try enabling 'activedefrag' config option.\n\n".to_string());
+    }
+    if ratio(m.resident(), m.committed) > 1.1 && m.resident() as i64 - m.committed as i64 > MB10 {
+        issues.push(" * High allocator RSS overhead: This instance has an RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the allocator is much larger than the sum what the allocator actually holds). This problem is usually due to a large peak memory (check if there is a peak memory entry above in the report), you can try the MEMORY PURGE command to reclaim it.\n\n".to_string());
+    }
+    if ratio(m.rss, m.resident()) > 1.1 && m.rss as i64 - m.resident() as i64 > MB10 {
+        issues.push(" * High process RSS overhead: This instance has non-allocator RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the Redis process is much larger than the RSS the allocator holds). This problem may be due to Lua scripts or Modules.\n\n".to_string());
+    }
+    if m.clients > 0 && m.clients_normal / m.clients > 200 * 1024 {
+        issues.push(" * Big client buffers: The clients output buffers in this instance are greater than 200K per client (on average). This may result from different causes, like Pub/Sub clients subscribed to channels bot not receiving data fast enough, so that data piles on the Redis instance output buffer, or clients sending commands with large replies or very large sequences of commands in the same pipeline. Please use the CLIENT LIST command in order to investigate the issue if it causes problems in your instance, or to understand better why certain clients are using a big amount of memory.\n\n".to_string());
+    }
+    if issues.is_empty() {
+        return "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n".into();
+    }
+    let mut s = String::from("Sam, I detected a few issues in this Redis instance memory implants:\n\n");
+    for i in issues {
+        s.push_str(&i);
+    }
+    s.push_str("I'm here to keep you safe, Sam. I want to help you.\n");
+    s
+}
+
+/// MEMORY MALLOC-STATS: the allocator's own statistics text (mimalloc's, where Redis shows
+/// jemalloc's).
+fn memory_malloc_stats(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
+    x.reply.verbatim(&crate::alloc::allocator_stats_text());
+    Ok(())
+}
+
+/// MEMORY PURGE: every thread's mimalloc heap gives its free pages back to the OS.
+fn memory_purge(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
+    crate::alloc::purge();
+    x.reply.ok();
+    Ok(())
+}
+
 fn memory_help(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
     let lines = [
         "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "MALLOC-STATS",
+        "    Return internal statistics report from the memory allocator.",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
+        "STATS",
+        "    Return information about the memory usage of the server.",
         "USAGE <key> [SAMPLES <count>]",
         "    Return memory in bytes used by <key> and its value. Nested values are",
         "    sampled up to <count> times (default: 5, 0 means sample all).",
@@ -537,6 +661,10 @@ pub static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 pub static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    row("doctor", 2, 0, KeySpec::None, Route::AllShards, Data(memory_doctor), "server", "4.0.0", "Outputs memory problems report", ""),
+    row("malloc-stats", 2, 0, KeySpec::None, Route::Local, Data(memory_malloc_stats), "server", "4.0.0", "Show allocator internal stats", ""),
+    row("purge", 2, 0, KeySpec::None, Route::Local, Data(memory_purge), "server", "4.0.0", "Ask the allocator to release memory", ""),
+    row("stats", 2, 0, KeySpec::None, Route::AllShards, Data(memory_stats), "server", "4.0.0", "Show memory usage details", ""),
     row("usage", -3, READONLY, K2, Route::Keys, Data(memory_usage), "server", "4.0.0", "Estimate the memory usage of a key", "key [SAMPLES count]"),
     row("help", 2, LOADING | STALE, KeySpec::None, Route::Local, Data(memory_help), "server", "4.0.0", "Show helpful text about the different subcommands", ""),
 ];
@@ -653,3 +781,40 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..row("object", -2, 0, KeySpec::None, Route::Local, Data(object_help), G, "2.2.3", "A container for object introspection commands", "")
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::doctor_report;
+    use crate::info::MemOverhead;
+
+    fn figures(used: u64, peak: u64, committed: u64, rss: u64) -> MemOverhead {
+        MemOverhead {
+            used,
+            peak,
+            startup: 1 << 20,
+            rss,
+            committed,
+            repl_backlog: 0,
+            clients_slaves: 0,
+            clients_normal: 20_000,
+            clients: 1,
+            aof_buffer: 0,
+            dbs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn memory_doctor_reports_as_redis() {
+        const MB: u64 = 1 << 20;
+        assert!(doctor_report(&figures(MB, MB, 8 * MB, 12 * MB)).starts_with("Hi Sam, this instance is empty or is using very little memory"));
+        assert_eq!(
+            doctor_report(&figures(100 * MB, 100 * MB, 104 * MB, 110 * MB)),
+            "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n"
+        );
+        let peak = doctor_report(&figures(100 * MB, 200 * MB, 104 * MB, 110 * MB));
+        assert!(peak.starts_with("Sam, I detected a few issues in this Redis instance memory implants:\n\n * Peak memory: In the past"), "{peak}");
+        assert!(peak.ends_with("I'm here to keep you safe, Sam. I want to help you.\n"), "{peak}");
+        let frag = doctor_report(&figures(100 * MB, 100 * MB, 150 * MB, 160 * MB));
+        assert!(frag.contains(" * High total RSS:") && frag.contains(" * High allocator fragmentation:"), "{frag}");
+    }
+}
