@@ -25,6 +25,8 @@ mod cross_shard;
 mod dump;
 #[path = "integration/keys.rs"]
 mod keys;
+#[path = "integration/memory.rs"]
+mod memory;
 #[path = "integration/protocol.rs"]
 mod protocol;
 #[path = "integration/rdb.rs"]
