@@ -252,7 +252,8 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
 }
 
 /// Hands each shard its loaded dataset, then ends the loading state.
-fn install(server: &Server, cores: Vec<crate::shard::ShardCore>) {
+fn install(server: &Server, mut cores: Vec<crate::shard::ShardCore>) {
+    let loaded: usize = cores.iter_mut().map(|c| c.engine.dataset_bytes()).sum();
     let mut acks = Vec::new();
     for (id, core) in cores.into_iter().enumerate() {
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -262,6 +263,11 @@ fn install(server: &Server, cores: Vec<crate::shard::ShardCore>) {
     for rx in acks {
         let _ = rx.recv();
     }
+    // What the running process holds that is not the dataset: left out of each shard's
+    // maxmemory share (crate::evict). Data commands wait for the end of loading, so none
+    // runs before the shards pick it up with the next config generation.
+    server.evict_baseline.store(crate::alloc::used_memory().saturating_sub(loaded as u64), Relaxed);
+    server.config_generation.fetch_add(1, Relaxed);
     server.loading.store(false, Relaxed);
     tracing::info!(shards = server.nshards, port = server.config().port, "Ready to accept connections tcp");
 }

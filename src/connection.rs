@@ -177,7 +177,8 @@ impl Pending {
                 let one = &r.buf[start..end];
                 cursors[p.shard] = (idx + 1, end);
                 let failed = one.first() == Some(&b'-');
-                core.stats.record(p.cmd, if failed { Some(error_text(one)) } else { None }, false, 0);
+                let rejected = failed && crate::evict::is_rejection(one);
+                core.stats.record(p.cmd, if failed { Some(error_text(one)) } else { None }, rejected, 0);
                 if !p.discard {
                     out.extend_from_slice(one);
                 }
@@ -720,6 +721,11 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
         // Redis's processCommand: only commands flagged "loading" run while the dataset loads.
         return reject(node, conn, reply, start, id, e::LOADING);
     }
+    if conn.multi.is_some() && server.evict_failing.load(Relaxed) > 0 && !matches!(spec.name, "exec" | "discard" | "quit" | "reset") {
+        // Over maxmemory, nothing is queued: a transaction could grow without bound (Redis's
+        // processCommand rule for clients in MULTI).
+        return reject(node, conn, reply, start, id, e::OOM);
+    }
     if let Some(m) = conn.multi.as_mut() {
         match spec.name {
             "exec" if !m.failed => return Step::Transaction,
@@ -812,7 +818,7 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
                 }
                 Err(err) => {
                     reply.error(err.text());
-                    core.stats.record(id, Some(err.text().as_bytes()), false, us);
+                    core.stats.record(id, Some(err.text().as_bytes()), crate::evict::is_rejection(err.text().as_bytes()), us);
                 }
             }
             drop(core);
@@ -915,7 +921,7 @@ async fn run_on_coordinator(node: &Node, conn: &ConnState, args: &Args<'_>, repl
     };
     let failed = r.buf.first() == Some(&b'-');
     if let Some((id, _)) = command::resolve(args) {
-        node.record(id, if failed { Some(error_text(&r.buf)) } else { None }, false, 0);
+        node.record(id, if failed { Some(error_text(&r.buf)) } else { None }, failed && crate::evict::is_rejection(&r.buf), 0);
     }
     reply.raw(&r.buf);
     true

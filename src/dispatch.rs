@@ -173,9 +173,17 @@ impl<'a> Exec<'a> {
     }
 }
 
-/// Runs a keyspace command's handler and, when it succeeded, records its effects.
+/// Runs a keyspace command: maxmemory first (eviction, or `-OOM` for a DENYOOM command that
+/// would not fit), then its handler, and when it succeeded, records its effects.
 #[inline]
 pub fn run_data(x: &mut Exec<'_>, f: crate::command::DataFn, args: &crate::protocol::parse::Args<'_>) -> crate::command::CmdResult {
+    crate::evict::before_command(x)?;
+    run_data_queued(x, f, args)
+}
+
+/// Runs a command queued in a transaction: EXEC made the maxmemory check for all of them.
+#[inline]
+pub fn run_data_queued(x: &mut Exec<'_>, f: crate::command::DataFn, args: &crate::protocol::parse::Args<'_>) -> crate::command::CmdResult {
     let res = f(x, args);
     if res.is_ok() {
         crate::effects::record(x, args);

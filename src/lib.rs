@@ -15,6 +15,7 @@ pub mod connection;
 pub mod coordinator;
 pub mod dispatch;
 pub mod effects;
+pub mod evict;
 pub mod info;
 pub mod protocol;
 pub mod server;

@@ -162,6 +162,11 @@ pub struct Server {
     pub aof: crate::aof::AofShared,
     /// Bumped on every CONFIG SET so shards can refresh what they cache.
     pub config_generation: AtomicU64,
+    /// Bytes the process held before any data: each shard's eviction budget leaves its share
+    /// of them out (see crate::evict).
+    pub evict_baseline: AtomicU64,
+    /// Shards over their maxmemory share with nothing left to evict (MULTI refuses to queue).
+    pub evict_failing: AtomicUsize,
     pub requirepass: RwLock<Option<Vec<u8>>>,
     limits: RwLock<shards::types::Limits>,
     /// Per shard: the (db, key) pairs blocked clients wait on, kept by the coordinator.
@@ -225,6 +230,8 @@ impl Server {
             aof_last_fsync_ok: AtomicBool::new(true),
             aof: crate::aof::AofShared::new(nshards),
             config_generation: AtomicU64::new(0),
+            evict_baseline: AtomicU64::new(0),
+            evict_failing: AtomicUsize::new(0),
             requirepass: RwLock::new(None),
             limits: RwLock::new(shards::types::Limits::default()),
             watched: (0..nshards).map(|_| WatchedKeys::default()).collect(),

@@ -38,6 +38,8 @@ pub struct ShardCore {
     pub aof: Option<crate::aof::Segment>,
     /// The effect records (by [`shards::effects::EffectLog::produced`]) known to be in the AOF.
     pub durable_seq: u64,
+    /// Over its maxmemory share with nothing left to evict, as last checked (crate::evict).
+    pub evict_failing: bool,
 }
 
 impl ShardCore {
@@ -48,6 +50,7 @@ impl ShardCore {
             ready_keys: Vec::new(),
             aof: None,
             durable_seq: 0,
+            evict_failing: false,
         }
     }
 
@@ -499,6 +502,7 @@ impl Node {
         for (db, key) in core.engine.expired_log.take().unwrap_or_default() {
             self.server.touch_watched(core.engine.id, Some(db), Some(&key));
         }
+        let evicting = crate::evict::cron(&self.server, &mut core);
         core.engine.tables_cron(100);
         core.stats.sample_ops();
         crate::alloc::cron();
@@ -509,7 +513,11 @@ impl Node {
         crate::snapshot::cron(&self.server, &core);
         drop(core);
         self.check_client_timeouts();
-        if timed_out {
+        if evicting {
+            // Over maxmemory and stopped by the time limit: continue on the next turn, as
+            // Redis's eviction timer does.
+            Duration::from_millis(1)
+        } else if timed_out {
             slice * 4
         } else {
             period

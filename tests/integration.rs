@@ -25,6 +25,8 @@ mod cross_shard;
 mod dump;
 #[path = "integration/keys.rs"]
 mod keys;
+#[path = "integration/memory.rs"]
+mod memory;
 #[path = "integration/memory_figures.rs"]
 mod memory_figures;
 #[path = "integration/protocol.rs"]

@@ -3,7 +3,7 @@
 
 /// Longest value stored inline in [`Bytes`]: what fits beside a tag and a length in 24 bytes,
 /// the size of a boxed slice plus the enum's tag.
-const INLINE_CAP: usize = 22;
+pub(crate) const INLINE_CAP: usize = 22;
 
 /// An immutable byte string that keeps short contents inline (no heap allocation).
 #[derive(Clone)]

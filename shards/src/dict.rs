@@ -600,6 +600,15 @@ impl<V> Dict<V> {
         IterMut { buckets: t0.buckets.iter_mut().chain(&mut t1.buckets), node: None }
     }
 
+    /// Bytes one entry's node allocation takes (key pointer, value, link): what an entry costs
+    /// beyond its key's bytes and its value's own heap.
+    pub const NODE_BYTES: usize = mem::size_of::<Node<V>>();
+
+    /// Bytes of the bucket arrays (both tables while rehashing), O(1).
+    pub fn bucket_bytes(&self) -> usize {
+        (self.ht[0].buckets.capacity() + self.ht[1].buckets.capacity()) * mem::size_of::<Link<V>>()
+    }
+
     /// Bytes of table overhead (bucket arrays + nodes, excluding key and value heap contents).
     pub fn overhead_bytes(&self) -> usize {
         let buckets = self.ht[0].buckets.capacity() + self.ht[1].buckets.capacity();

@@ -7,8 +7,13 @@
 //!   a TTL keeps the two in step.
 //! - An expired key is never returned: every lookup goes through [`Shard::lookup`] /
 //!   [`Shard::lookup_mut`], which delete it first (Redis's expireIfNeeded).
+//! - `Db::bytes` is what the database's entries cost (see [`crate::evict`]): every path that
+//!   adds, replaces or removes an entry books the difference, and one that hands out an entry
+//!   for an in-place write opens it for [`Shard::settle`]; every path that removes entries
+//!   settles first.
 
 use crate::dict::Dict;
+use crate::evict::{self, entry_bytes, Evictor};
 use crate::value::Value;
 
 /// One key's data. `expire_at` is an absolute Unix time in milliseconds, 0 when the key has no
@@ -17,7 +22,9 @@ use crate::value::Value;
 pub struct Entry {
     pub value: Value,
     pub expire_at: i64,
-    /// Last access, in seconds of the shard clock (OBJECT IDLETIME, LRU eviction later).
+    /// Last access: in the low 24 bits, the LRU clock (seconds) or, under an LFU policy, 16
+    /// bits of minutes and an 8-bit access counter (Redis's robj `lru` field, see
+    /// [`crate::evict`]). The top 8 bits are not the clock's.
     pub lru: u32,
     /// Snapshot colour (see [`crate::snapshot`]): sits in what was padding after `lru`.
     pub(crate) colour: bool,
@@ -40,6 +47,8 @@ pub struct Db {
     pub volatile: Dict<()>,
     /// Estimated average TTL of volatile keys (INFO keyspace avg_ttl), updated by active expiry.
     pub avg_ttl: i64,
+    /// What the entries cost, bucket arrays excluded ([`crate::evict::entry_bytes`] summed).
+    pub bytes: usize,
 }
 
 impl Db {
@@ -59,6 +68,7 @@ impl Db {
         self.main.clear();
         self.volatile.clear();
         self.avg_ttl = 0;
+        self.bytes = 0;
     }
 }
 
@@ -84,6 +94,8 @@ pub struct Shard {
     /// While Some, the keys expiry deletes are collected here (the owner sets it when clients
     /// WATCH keys of this shard: an expired watched key aborts their EXEC, as in Redis).
     pub expired_log: Option<Vec<(usize, Vec<u8>)>>,
+    /// Eviction: the policy and limit, the candidate pool, the accountant's open key.
+    pub evict: Evictor,
     /// Cached wall clock in ms, refreshed by the owner once per loop turn ([`Shard::set_now`]):
     /// commands read it instead of the system clock (Redis's mstime cache, server.mstime).
     now_ms: i64,
@@ -102,6 +114,7 @@ impl Shard {
             stats: KeyspaceStats::default(),
             effects: crate::effects::EffectLog::default(),
             expired_log: None,
+            evict: Evictor::default(),
             now_ms: wall_clock_ms(),
             snapshot: Default::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
@@ -118,9 +131,18 @@ impl Shard {
         self.now_ms = now_ms;
     }
 
+    /// The clock field for an entry created now (LRU clock, or LFU's initial counter).
     #[inline]
-    fn lru_clock(&self) -> u32 {
-        (self.now_ms / 1000) as u32
+    pub fn fresh_lru(&self) -> u32 {
+        evict::fresh(self.now_ms, &self.evict.config)
+    }
+
+    pub(crate) fn rng_state(&self) -> u64 {
+        self.rng
+    }
+
+    pub(crate) fn set_rng_state(&mut self, rng: u64) {
+        self.rng = rng;
     }
 
     /// xorshift64*: cheap randomness for sampling (not for anything secret).
@@ -153,9 +175,12 @@ impl Shard {
             None => false,
         };
         if expired {
+            self.settle();
             self.snapshot_cow(db, key);
             let d = &mut self.dbs[db];
-            d.main.remove(key);
+            if let Some(e) = d.main.remove(key) {
+                d.bytes -= entry_bytes(key.len(), &e);
+            }
             d.volatile.remove(key);
             self.stats.expired_keys += 1;
             self.effects.push(db, &[b"DEL", key]);
@@ -170,10 +195,9 @@ impl Shard {
     #[inline]
     pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.expire_if_needed(db, key);
-        let clock = self.lru_clock();
         match self.dbs[db].main.get_mut(key) {
             Some(e) => {
-                e.lru = clock;
+                evict::touch(&mut e.lru, self.now_ms, &self.evict.config, &mut self.rng);
                 self.stats.keyspace_hits += 1;
                 Some(e)
             }
@@ -184,15 +208,28 @@ impl Shard {
         }
     }
 
-    /// Write access to a live key (lookupKeyWrite): no hit/miss counting.
+    /// Write access to a live key (lookupKeyWrite): no hit/miss counting. The key is opened
+    /// for the accountant: its new size is booked at the next keyspace call.
     #[inline]
     pub fn lookup_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.settle();
         self.expire_if_needed(db, key);
         self.effects.note_write(db, key);
         self.snapshot_cow(db, key);
-        let clock = self.lru_clock();
         let e = self.dbs[db].main.get_mut(key)?;
-        e.lru = clock;
+        evict::touch(&mut e.lru, self.now_ms, &self.evict.config, &mut self.rng);
+        Shard::open_key(&mut self.evict.open, db, key, entry_bytes(key.len(), e));
+        Some(e)
+    }
+
+    /// Read access (counts a hit or a miss, like [`Shard::lookup`]) for a reader that changes
+    /// the value's encoding, not its contents (SORT converts a sorted set): its size is booked
+    /// again, nothing is recorded as written.
+    pub fn lookup_reencode(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.settle();
+        self.lookup(db, key)?;
+        let e = self.dbs[db].main.get_mut(key)?;
+        Shard::open_key(&mut self.evict.open, db, key, entry_bytes(key.len(), e));
         Some(e)
     }
 
@@ -210,15 +247,21 @@ impl Shard {
     /// Stores a value. `expire_at`: `Some(ms)` sets that TTL, `None` keeps the key's current TTL
     /// if `keep_ttl`, otherwise removes it (plain SET clears a TTL; KEEPTTL keeps it).
     pub fn store(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>, keep_ttl: bool) {
+        self.settle();
         self.effects.note_write(db, key);
         self.snapshot_cow(db, key);
-        let clock = self.lru_clock();
+        let clock = self.fresh_lru();
         let colour = self.snapshot.colour();
         let d = &mut self.dbs[db];
         let (entry, inserted) =
             d.main.get_or_insert_with(key, || Entry { value: Value::Str(crate::value::StrValue::Int(0)), expire_at: 0, lru: clock, colour });
+        if !inserted {
+            // An overwrite is a write access: the LFU counter carries over, counted once more
+            // (setKey's lookupKeyWrite, then dbOverwrite keeping the old lru under LFU).
+            evict::touch(&mut entry.lru, self.now_ms, &self.evict.config, &mut self.rng);
+            d.bytes -= entry_bytes(key.len(), entry);
+        }
         entry.value = value;
-        entry.lru = clock;
         let old_expire = if inserted { 0 } else { entry.expire_at };
         let new_expire = match expire_at {
             Some(t) => t,
@@ -226,6 +269,7 @@ impl Shard {
             None => 0,
         };
         entry.expire_at = new_expire;
+        d.bytes += entry_bytes(key.len(), entry);
         if new_expire != 0 && old_expire == 0 {
             d.volatile.insert(key, ());
         } else if new_expire == 0 && old_expire != 0 {
@@ -235,13 +279,18 @@ impl Shard {
 
     /// Inserts or replaces a whole entry (RENAME, COPY, MOVE, SWAP), keeping `volatile` in step.
     pub fn put_entry(&mut self, db: usize, key: &[u8], mut entry: Entry) {
+        self.settle();
         self.effects.note_write(db, key);
         self.snapshot_cow(db, key);
         // Whatever it was elsewhere, here it is new: a snapshot in progress must not write it.
         entry.colour = self.snapshot.colour();
         let d = &mut self.dbs[db];
         let has_ttl = entry.expire_at != 0;
+        d.bytes += entry_bytes(key.len(), &entry);
         let old = d.main.insert(key, entry);
+        if let Some(o) = &old {
+            d.bytes -= entry_bytes(key.len(), o);
+        }
         let had_ttl = old.map(|e| e.expire_at != 0).unwrap_or(false);
         if has_ttl && !had_ttl {
             d.volatile.insert(key, ());
@@ -255,10 +304,12 @@ impl Shard {
         if self.expire_if_needed(db, key) {
             return None;
         }
+        self.settle();
         self.effects.note_write(db, key);
         self.snapshot_cow(db, key);
         let d = &mut self.dbs[db];
         let e = d.main.remove(key)?;
+        d.bytes -= entry_bytes(key.len(), &e);
         if e.expire_at != 0 {
             d.volatile.remove(key);
         }
@@ -267,21 +318,26 @@ impl Shard {
 
     /// Sets or clears a live key's TTL. Returns false if the key does not exist.
     pub fn set_expire(&mut self, db: usize, key: &[u8], expire_at: i64) -> bool {
+        self.settle();
         self.effects.note_write(db, key);
         self.snapshot_cow(db, key);
         let d = &mut self.dbs[db];
         let Some(e) = d.main.get_mut(key) else { return false };
         let had = e.expire_at != 0;
         e.expire_at = expire_at;
+        let ttl_entry = evict::VOLATILE_NODE_BYTES + evict::key_heap_bytes(key.len());
         if expire_at != 0 && !had {
             d.volatile.insert(key, ());
+            d.bytes += ttl_entry;
         } else if expire_at == 0 && had {
             d.volatile.remove(key);
+            d.bytes -= ttl_entry;
         }
         true
     }
 
     pub fn flush_db(&mut self, db: usize) {
+        self.settle();
         if !self.snapshot_detach(db) {
             self.dbs[db].clear();
         }
@@ -294,6 +350,7 @@ impl Shard {
     }
 
     pub fn swap_db(&mut self, a: usize, b: usize) {
+        self.settle();
         self.dbs.swap(a, b);
         self.snapshot_swap(a, b);
     }
@@ -313,6 +370,7 @@ impl Shard {
         let mut expired_total = 0usize;
         let mut timed_out = false;
         let mut keys: Vec<Box<[u8]>> = Vec::with_capacity(per_loop);
+        self.settle();
         for db in 0..self.dbs.len() {
             let mut rounds = 0u32;
             loop {
@@ -337,7 +395,9 @@ impl Shard {
                         Some(e) if e.is_expired(now) => {
                             self.snapshot_cow(db, k);
                             let d = &mut self.dbs[db];
-                            d.main.remove(k);
+                            if let Some(e) = d.main.remove(k) {
+                                d.bytes -= entry_bytes(k.len(), &e);
+                            }
                             d.volatile.remove(k);
                             expired += 1;
                             self.effects.push(db, &[b"DEL", k]);

@@ -55,7 +55,7 @@ impl Value {
             Value::Str(StrValue::Int(_)) => 0,
             Value::Str(StrValue::Emb(b)) => b.len(),
             Value::Str(StrValue::Raw(v)) => v.capacity(),
-            Value::List(v) => v.heap_bytes(),
+            Value::List(v) => std::mem::size_of::<crate::types::list::List>() + v.heap_bytes(),
             Value::Hash(v) => v.heap_bytes(),
             Value::Set(v) => v.heap_bytes(),
             Value::ZSet(v) => v.heap_bytes(),

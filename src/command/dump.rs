@@ -79,11 +79,10 @@ fn restore(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
         x.reply.ok();
         return Ok(());
     }
-    // FREQ is accepted and checked, but shardis keeps no LFU counter yet.
-    let _ = freq;
-    let now_s = now / 1000;
-    let lru = idle.map_or(now_s, |s| now_s.saturating_sub(s).max(0)) as u32;
-    x.shard(key).put_entry(db, key, Entry::new(value, expire_at, lru));
+    // objectSetLRUOrLFU: FREQ counts under an LFU policy, IDLETIME under any other.
+    let shard = x.shard(key);
+    let lru = shards::evict::restored(freq.map(|f| f as u8), idle, now, &shard.evict.config).unwrap_or_else(|| shard.fresh_lru());
+    shard.put_entry(db, key, Entry::new(value, expire_at, lru));
     if ttl != 0 && !absttl {
         // Redis propagates a relative TTL as an absolute one (ABSTTL), so replay does not
         // extend it.

@@ -227,7 +227,7 @@ fn copy(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
         }
         x.shard(dst).remove(dst_db, dst);
     }
-    entry.lru = (x.now_ms() / 1000) as u32;
+    entry.lru = x.shard(dst).fresh_lru();
     x.shard(dst).put_entry(dst_db, dst, entry);
     if dst_db != x.db {
         let server = x.server;
@@ -440,25 +440,26 @@ fn object(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let db = x.db;
     let now = x.now_ms();
     let lfu = x.server.hot().lfu_policy;
+    let decay = x.server.config().lfu_decay_time;
     let key = &a[2];
-    let Some(entry) = x.shard(key).peek(db, key).cloned() else {
+    let Some((encoding, lru)) = x.shard(key).peek(db, key).map(|e| (e.value.encoding_name(), e.lru)) else {
         x.reply.null();
         return Ok(());
     };
     match sub.as_slice() {
-        b"encoding" => x.reply.bulk_str(entry.value.encoding_name()),
+        b"encoding" => x.reply.bulk_str(encoding),
         b"refcount" => x.reply.int(1),
         b"idletime" => {
             if lfu {
                 return Err(CmdError::Static("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
             }
-            x.reply.int(((now / 1000) as u32).wrapping_sub(entry.lru) as i64)
+            x.reply.int((shards::evict::idle_ms(lru, now) / 1000) as i64)
         }
         b"freq" => {
             if !lfu {
                 return Err(CmdError::Static("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
             }
-            x.reply.int(0)
+            x.reply.int(shards::evict::lfu_decr_and_return(lru, now, decay) as i64)
         }
         _ => return Err(CmdError::Owned(e::unknown_subcommand(&a[1], "object"))),
     }

@@ -307,6 +307,12 @@ fn execute_multi(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordR
         let end = reply.buf.len() as u32;
         return Outcome { replies: ReplyBatch { buf: reply.buf, ends: vec![end], ready: Vec::new() }, would_block: false, wrote: false, keys: Vec::new() };
     }
+    // maxmemory: EXEC is refused whole if it would write with a shard full (see crate::evict).
+    if let Err(err) = crate::evict::before_exec(server, cores, queued_denyoom(&req.cmd)) {
+        reply.error(err.text());
+        let end = reply.buf.len() as u32;
+        return Outcome { replies: ReplyBatch { buf: reply.buf, ends: vec![end], ready: Vec::new() }, would_block: false, wrote: false, keys: Vec::new() };
+    }
     reply.array_len(count);
     let mut p = Parser::new();
     let mut pos = 0;
@@ -324,7 +330,7 @@ fn execute_multi(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordR
             Handler::Data(f) => {
                 crate::effects::track(cores);
                 let mut x = Exec::new(ShardSet::Many(cores), db, &mut reply, server, spec, id);
-                match crate::dispatch::run_data(&mut x, f, &args) {
+                match crate::dispatch::run_data_queued(&mut x, f, &args) {
                     Ok(()) if x.would_block => reply.null_array(),
                     Ok(()) => {
                         if spec.has(flag::WRITE) {
@@ -359,6 +365,20 @@ fn execute_multi(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordR
     let wrote = !keys.is_empty();
     // Keys written here are reported with their database in `keys` below as "db\0key" pairs.
     Outcome { replies: ReplyBatch { buf: reply.buf, ends: vec![end], ready: keys }, would_block: false, wrote, keys: Vec::new() }
+}
+
+/// Whether a queued transaction holds a DENYOOM command.
+fn queued_denyoom(cmds: &[u8]) -> bool {
+    let mut p = Parser::new();
+    let mut pos = 0;
+    while let Ok(Some(len)) = p.parse(&cmds[pos..], u64::MAX, true) {
+        let args = p.args(&cmds[pos..pos + len]);
+        pos += len;
+        if command::resolve(&args).is_some_and(|(_, spec)| spec.has(flag::DENYOOM)) {
+            return true;
+        }
+    }
+    false
 }
 
 pub fn execute(server: &Server, cores: &[Option<*mut ShardCore>], req: &CoordRequest) -> Outcome {

@@ -324,7 +324,6 @@ fn process_exits_0_on_sigterm() {
 }
 
 #[test]
-#[ignore = "maxmemory enforcement is the memory issue (#5): accepted and reported, not enforced yet"]
 fn maxmemory_noeviction_rejects_writes_with_oom() {
     let s = Server::start(&["--shards", "2", "--maxmemory", "1mb", "--maxmemory-policy", "noeviction"]);
     let mut c = s.conn();

@@ -208,7 +208,7 @@ impl Shard {
     /// once the type and length are known. WRONGTYPE for a string or a hash. A sorted set is
     /// converted to a skiplist first, as Redis's SORT does destructively.
     pub fn sort_source(&mut self, db: usize, key: &[u8], load: impl FnOnce(SortKind, usize) -> Load) -> OpResult<(SortKind, Vec<Vec<u8>>)> {
-        let Some(e) = self.lookup(db, key) else {
+        let Some(e) = self.lookup_reencode(db, key) else {
             load(SortKind::List, 0);
             return Ok((SortKind::List, Vec::new()));
         };

@@ -884,7 +884,7 @@ pub fn load_into_shards<R: Read>(r: R, opts: &LoadOptions, shards: &mut [&mut cr
     let n = shards.len();
     load(r, opts, |db, key, value, expire_at| {
         let s = &mut shards[crate::route::shard_of(&key, n)];
-        let lru = (s.now_ms() / 1000) as u32;
+        let lru = s.fresh_lru();
         s.put_entry(db, &key, Entry::new(value, expire_at, lru));
     })
 }

@@ -26,7 +26,56 @@ pub type Pair = (Box<[u8]>, Bytes);
 /// A Redis hash value.
 pub enum Hash {
     Listpack(Vec<Pair>),
-    Table(Box<Dict<Bytes>>),
+    Table(Box<Table>),
+}
+
+/// The `hashtable` encoding: the fields, and the heap bytes of fields and values (so memory
+/// figures are O(1)). Read access derefs to the [`Dict`]; writes go through the methods here.
+#[derive(Default)]
+pub struct Table {
+    dict: Dict<Bytes>,
+    content_bytes: usize,
+}
+
+impl std::ops::Deref for Table {
+    type Target = Dict<Bytes>;
+
+    fn deref(&self) -> &Dict<Bytes> {
+        &self.dict
+    }
+}
+
+impl Table {
+    /// Inserts or replaces; true if the field is new. One hash; the field is copied only when
+    /// it is new.
+    fn insert(&mut self, field: &[u8], value: Bytes) -> bool {
+        let added = value.heap_len();
+        let mut value = Some(value);
+        let (slot, new) = self.dict.get_or_insert_with(field, || value.take().unwrap_or_else(|| Bytes::new(b"")));
+        if new {
+            self.content_bytes += crate::evict::key_heap_bytes(field.len()) + added;
+        } else if let Some(v) = value {
+            self.content_bytes = self.content_bytes + added - slot.heap_len();
+            *slot = v;
+        }
+        new
+    }
+
+    /// Inserts a field known to be new, already owned (conversion from a listpack).
+    fn insert_new(&mut self, field: Box<[u8]>, value: Bytes) {
+        self.content_bytes += crate::evict::key_heap_bytes(field.len()) + value.heap_len();
+        self.dict.insert_owned(field, value);
+    }
+
+    fn remove(&mut self, field: &[u8]) -> bool {
+        match self.dict.remove(field) {
+            Some(v) => {
+                self.content_bytes -= crate::evict::key_heap_bytes(field.len()) + v.heap_len();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Default for Hash {
@@ -41,11 +90,11 @@ impl Clone for Hash {
         match self {
             Hash::Listpack(v) => Hash::Listpack(v.clone()),
             Hash::Table(d) => {
-                let mut out = Dict::new();
+                let mut out = Box::<Table>::default();
                 for (f, v) in d.iter() {
-                    out.insert(f, v.clone());
+                    out.insert_new(f.into(), v.clone());
                 }
-                Hash::Table(Box::new(out))
+                Hash::Table(out)
             }
         }
     }
@@ -90,11 +139,12 @@ impl Hash {
     }
 
     /// Heap bytes held (for memory figures): the pair array or the table with its nodes, plus
-    /// every field and value.
+    /// every field and value. O(1) for a table; a listpack is summed (it is small: bounded by
+    /// hash-max-listpack-entries, and every listpack operation is a scan of it anyway).
     pub fn heap_bytes(&self) -> usize {
         match self {
             Hash::Listpack(v) => v.capacity() * std::mem::size_of::<Pair>() + v.iter().map(|(f, val)| f.len() + val.heap_len()).sum::<usize>(),
-            Hash::Table(d) => d.overhead_bytes() + d.iter().map(|(f, val)| f.len() + val.heap_len()).sum::<usize>(),
+            Hash::Table(d) => std::mem::size_of::<Table>() + d.overhead_bytes() + d.content_bytes,
         }
     }
 
@@ -133,7 +183,7 @@ impl Hash {
                 }
                 true
             }
-            Hash::Table(d) => d.insert(field, value.into()).is_none(),
+            Hash::Table(d) => d.insert(field, value.into()),
         }
     }
 
@@ -147,18 +197,18 @@ impl Hash {
                 }
                 None => false,
             },
-            Hash::Table(d) => d.remove(field).is_some(),
+            Hash::Table(d) => d.remove(field),
         }
     }
 
     /// listpack -> hashtable, keeping every pair (hashTypeConvertListpack).
     pub fn convert_to_table(&mut self) {
         if let Hash::Listpack(v) = self {
-            let mut d = Dict::new();
+            let mut d = Box::<Table>::default();
             for (f, val) in std::mem::take(v) {
-                d.insert_owned(f, val);
+                d.insert_new(f, val);
             }
-            *self = Hash::Table(Box::new(d));
+            *self = Hash::Table(d);
         }
     }
 

@@ -194,12 +194,22 @@ impl Node {
 }
 
 /// A Redis list value. Never empty while stored: the ops delete a key whose list empties.
-#[derive(Clone)]
 pub struct List {
     nodes: VecDeque<Node>,
     len: usize,
     /// list-max-listpack-size when the list was created (Redis's quicklist->fill).
     fill: i64,
+    /// Sum of the nodes' buffer capacities, kept by every change so memory figures are O(1).
+    bytes: usize,
+}
+
+impl Clone for List {
+    fn clone(&self) -> List {
+        // A cloned buffer's capacity is its length: count again.
+        let nodes = self.nodes.clone();
+        let bytes = nodes.iter().map(|n| n.buf.capacity()).sum();
+        List { nodes, len: self.len, fill: self.fill, bytes }
+    }
 }
 
 impl Default for List {
@@ -257,7 +267,7 @@ impl ExactSizeIterator for Iter<'_> {}
 impl List {
     /// An empty list whose nodes follow `fill` (list-max-listpack-size).
     pub fn new(fill: i64) -> List {
-        List { nodes: VecDeque::new(), len: 0, fill }
+        List { nodes: VecDeque::new(), len: 0, fill, bytes: 0 }
     }
 
     /// Elements in the collection.
@@ -276,23 +286,29 @@ impl List {
 
     /// Heap bytes held (for memory figures).
     pub fn heap_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>() + self.nodes.iter().map(|n| n.buf.capacity()).sum::<usize>()
+        self.nodes.capacity() * std::mem::size_of::<Node>() + self.bytes
     }
 
     pub fn push(&mut self, end: End, value: &[u8]) {
         let fill = self.fill;
-        match end {
-            End::Left => match self.nodes.front_mut() {
-                Some(n) if n.allows(value.len(), fill) => n.insert_at(0, value),
-                _ => self.nodes.push_front(Node::with_entry(value)),
-            },
-            End::Right => match self.nodes.back_mut() {
-                Some(n) if n.allows(value.len(), fill) => {
-                    let at = n.buf.len();
-                    n.insert_at(at, value)
+        let node = match end {
+            End::Left => self.nodes.front_mut(),
+            End::Right => self.nodes.back_mut(),
+        };
+        match node {
+            Some(n) if n.allows(value.len(), fill) => {
+                let (before, at) = (n.buf.capacity(), if end == End::Left { 0 } else { n.buf.len() });
+                n.insert_at(at, value);
+                self.bytes = self.bytes + n.buf.capacity() - before;
+            }
+            _ => {
+                let n = Node::with_entry(value);
+                self.bytes += n.buf.capacity();
+                match end {
+                    End::Left => self.nodes.push_front(n),
+                    End::Right => self.nodes.push_back(n),
                 }
-                _ => self.nodes.push_back(Node::with_entry(value)),
-            },
+            }
         }
         self.len += 1;
     }
@@ -315,6 +331,7 @@ impl List {
             }
         };
         if node.count == 0 {
+            self.bytes -= node.buf.capacity();
             match end {
                 End::Left => self.nodes.pop_front(),
                 End::Right => self.nodes.pop_back(),
@@ -360,9 +377,11 @@ impl List {
         let Some(i) = self.resolve(index) else { return false };
         let (ni, k) = self.locate(i);
         let n = &mut self.nodes[ni];
+        let before = n.buf.capacity();
         let s = n.nth(k);
         n.remove(s);
         n.insert_at(s.start, value);
+        self.bytes = self.bytes + n.buf.capacity() - before;
         self.split_if_over(ni);
         true
     }
@@ -373,6 +392,7 @@ impl List {
         if self.nodes[ni].over(self.fill) {
             let half = self.nodes[ni].count / 2;
             let tail = self.nodes[ni].split_off(half);
+            self.bytes += tail.buf.capacity();
             self.nodes.insert(ni + 1, tail);
             self.split_if_over(ni + 1);
             self.split_if_over(ni);
@@ -411,7 +431,9 @@ impl List {
             while pos < n.buf.len() {
                 let s = n.read_at(pos);
                 if n.bytes(s) == pivot {
+                    let before = n.buf.capacity();
                     n.insert_at(if after { s.end } else { s.start }, value);
+                    self.bytes = self.bytes + n.buf.capacity() - before;
                     self.len += 1;
                     self.split_if_over(ni);
                     return true;
@@ -465,11 +487,18 @@ impl List {
                 from = b;
             }
             kept.extend_from_slice(&n.buf[from..]);
+            self.bytes = self.bytes + kept.capacity() - n.buf.capacity();
             n.buf = kept;
             n.count -= victims.len();
             removed += victims.len();
         }
-        self.nodes.retain(|n| n.count > 0);
+        let bytes = &mut self.bytes;
+        self.nodes.retain(|n| {
+            if n.count == 0 {
+                *bytes -= n.buf.capacity();
+            }
+            n.count > 0
+        });
         self.len -= removed;
         removed
     }
@@ -480,6 +509,7 @@ impl List {
         if left.saturating_add(right) >= self.len {
             self.nodes.clear();
             self.len = 0;
+            self.bytes = 0;
             return;
         }
         let mut left = left;
@@ -488,9 +518,11 @@ impl List {
             if n.count <= left {
                 left -= n.count;
                 self.len -= n.count;
+                self.bytes -= n.buf.capacity();
                 self.nodes.pop_front();
             } else {
                 let keep = n.split_off(left);
+                self.bytes = self.bytes + keep.buf.capacity() - n.buf.capacity();
                 *n = keep;
                 self.len -= left;
                 left = 0;
@@ -502,6 +534,7 @@ impl List {
             if n.count <= right {
                 right -= n.count;
                 self.len -= n.count;
+                self.bytes -= n.buf.capacity();
                 self.nodes.pop_back();
             } else {
                 let k = n.count - right;
@@ -683,7 +716,9 @@ mod tests {
                 for n in &l.nodes {
                     assert!(n.count > 0);
                 }
+                assert_eq!(l.bytes, l.nodes.iter().map(|n| n.buf.capacity()).sum::<usize>(), "byte count kept in step");
             }
+            assert_eq!(l.clone().bytes, l.nodes.iter().map(|n| n.buf.len()).sum::<usize>());
             let all: Vec<&[u8]> = l.iter_from(0).collect();
             assert_eq!(all, m.iter().map(|v| &v[..]).collect::<Vec<_>>());
             if m.len() > 3 {

@@ -95,7 +95,7 @@ impl HashSet {
     fn insert(&mut self, m: &[u8]) -> bool {
         let (_, inserted) = self.dict.get_or_insert_with(m, || ());
         if inserted {
-            self.member_bytes += m.len();
+            self.member_bytes += crate::evict::key_heap_bytes(m.len());
         }
         inserted
     }
@@ -103,7 +103,7 @@ impl HashSet {
     fn remove(&mut self, m: &[u8]) -> bool {
         let removed = self.dict.remove(m).is_some();
         if removed {
-            self.member_bytes -= m.len();
+            self.member_bytes -= crate::evict::key_heap_bytes(m.len());
         }
         removed
     }
@@ -143,7 +143,7 @@ impl Set {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Set::Ints(v) => v.heap_bytes(),
-            Set::Hash(h) => h.dict.overhead_bytes() + h.member_bytes,
+            Set::Hash(h) => std::mem::size_of::<HashSet>() + h.dict.overhead_bytes() + h.member_bytes,
         }
     }
 

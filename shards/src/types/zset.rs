@@ -120,12 +120,15 @@ pub struct SkipList {
     len: usize,
     level: usize,
     rng: u64,
+    /// Sum of the nodes' `data` lengths (members and overflow levels), for O(1) memory figures.
+    data_bytes: usize,
 }
 
 impl SkipList {
     fn new() -> SkipList {
         let head = Node::new(&[], 0.0, MAX_LEVEL);
-        SkipList { nodes: vec![head], free: Vec::new(), tail: NIL, len: 0, level: 1, rng: 0x2545_F491_4F6C_DD1D }
+        let data_bytes = head.data.len();
+        SkipList { nodes: vec![head], free: Vec::new(), tail: NIL, len: 0, level: 1, rng: 0x2545_F491_4F6C_DD1D, data_bytes }
     }
 
     fn random_level(&mut self) -> usize {
@@ -156,6 +159,7 @@ impl SkipList {
     fn insert(&mut self, score: f64, member: &[u8]) -> u32 {
         let lvl = self.random_level();
         let node = Node::new(member, score, lvl);
+        self.data_bytes += node.data.len();
         let new = match self.free.pop() {
             Some(i) => {
                 self.nodes[i as usize] = node;
@@ -272,8 +276,10 @@ impl SkipList {
         let Some((_, update)) = self.find(n.score, n.member()) else { return };
         self.unlink(x, &update);
         let n = self.node_mut(x);
+        let freed = n.data.len();
         n.data = Box::default();
         n.hnext = NIL;
+        self.data_bytes -= freed;
         self.free.push(x);
     }
 
@@ -569,10 +575,10 @@ impl ZSet {
         match self {
             ZSet::Listpack(v) => v.capacity() * std::mem::size_of::<(Box<[u8]>, f64)>() + v.iter().map(|(m, _)| m.len()).sum::<usize>(),
             ZSet::Skiplist(s) => {
-                // Arena slots, and per node a block (level count, 0.33 extra levels on average
-                // at p = 0.25, the member) rounded up by the allocator, plus the index buckets.
-                let blocks = s.list.len * 8 + s.member_bytes;
-                s.list.nodes.capacity() * std::mem::size_of::<Node>() + blocks + s.index.heap_bytes()
+                // The box, the arena slots, each node's block (level count, overflow levels,
+                // the member), the free list and the index buckets.
+                let list = s.list.nodes.capacity() * std::mem::size_of::<Node>() + s.list.data_bytes + s.list.free.capacity() * std::mem::size_of::<u32>();
+                std::mem::size_of::<Sorted>() + list + s.index.heap_bytes()
             }
         }
     }
