@@ -1,8 +1,6 @@
 //! The global allocator: mimalloc, with a byte count kept per thread so `used_memory` is the
 //! true number of bytes the process has allocated, at the cost of one uncontended atomic add
-//! per allocation. Each block counts at the size mimalloc gives it (its size class, as
-//! `mi_good_size` computes it; Redis likewise counts jemalloc's usable size), so used_memory
-//! follows the memory the process really holds rather than the sizes it asked for.
+//! per allocation.
 //!
 //! Each thread adds to its own cache-line-padded slot (threads beyond the slot count share
 //! slots, which stays correct, only slower). A block freed by another thread than the one that
@@ -56,7 +54,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = MiMalloc.alloc(layout);
         if !p.is_null() {
-            slot().fetch_add(good_size(layout.size()) as i64, Relaxed);
+            slot().fetch_add(layout.size() as i64, Relaxed);
         }
         p
     }
@@ -64,14 +62,14 @@ unsafe impl GlobalAlloc for CountingAlloc {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         MiMalloc.dealloc(ptr, layout);
-        slot().fetch_sub(good_size(layout.size()) as i64, Relaxed);
+        slot().fetch_sub(layout.size() as i64, Relaxed);
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let p = MiMalloc.alloc_zeroed(layout);
         if !p.is_null() {
-            slot().fetch_add(good_size(layout.size()) as i64, Relaxed);
+            slot().fetch_add(layout.size() as i64, Relaxed);
         }
         p
     }
@@ -80,36 +78,10 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let p = MiMalloc.realloc(ptr, layout, new_size);
         if !p.is_null() {
-            slot().fetch_add(good_size(new_size) as i64 - good_size(layout.size()) as i64, Relaxed);
+            slot().fetch_add(new_size as i64 - layout.size() as i64, Relaxed);
         }
         p
     }
-}
-
-/// Largest block size mimalloc serves from its size classes (as linked here, 64-bit: found by
-/// the test against mi_good_size); larger blocks are rounded to the OS page.
-const MEDIUM_MAX: usize = 512 * 1024;
-const WORD: usize = std::mem::size_of::<usize>();
-
-/// The size mimalloc hands out for a request of `size` bytes (mi_good_size, computed here so
-/// the hot path makes no foreign call): one word, then pairs of words up to 8 words (MI_ALIGN2W), then four size classes per
-/// power of two (mi_bin), then whole 4 KiB pages. Checked against mi_good_size in a test.
-#[inline]
-pub fn good_size(size: usize) -> usize {
-    if size > MEDIUM_MAX {
-        return (size + 4095) & !4095;
-    }
-    let w = size.div_ceil(WORD).max(1);
-    if w <= 1 {
-        return WORD;
-    }
-    if w <= 8 {
-        return ((w + 1) & !1) * WORD;
-    }
-    let v = w - 1;
-    let b = usize::BITS - 1 - v.leading_zeros();
-    let quarter = (v >> (b - 2)) & 3;
-    ((1usize << b) + (quarter + 1) * (1usize << (b - 2))) * WORD
 }
 
 /// Bytes currently allocated by the whole process through the global allocator.
@@ -152,8 +124,6 @@ extern "C" {
     );
     fn mi_stats_print_out(out: Option<unsafe extern "C" fn(msg: *const std::ffi::c_char, arg: *mut std::ffi::c_void)>, arg: *mut std::ffi::c_void);
     fn mi_collect(force: bool);
-    #[cfg(test)]
-    fn mi_good_size(size: usize) -> usize;
 }
 
 /// Bytes mimalloc holds committed from the OS for its heaps: the allocator's "active" and
@@ -214,22 +184,5 @@ pub fn cron() {
     peak_memory();
     if PURGED_GENERATION.with(|g| g.get()) != PURGE_GENERATION.load(Relaxed) {
         collect_here();
-    }
-}
-
-#[cfg(test)]
-mod good_size_tests {
-    use super::*;
-
-    #[test]
-    fn good_size_is_mimallocs() {
-        let mut sizes: Vec<usize> = (0..=4096).collect();
-        sizes.extend((4097..=2_200_000).step_by(37));
-        sizes.extend([MEDIUM_MAX - 1, MEDIUM_MAX, MEDIUM_MAX + 1, 1 << 20, (1 << 20) + 1, 10_000_000]);
-        for size in sizes {
-            // SAFETY: a pure function of its argument.
-            let want = unsafe { mi_good_size(size) };
-            assert_eq!(good_size(size), want, "size {size}");
-        }
     }
 }
