@@ -54,18 +54,24 @@ impl ShardCore {
         }
     }
 
-    /// Redis's flushAppendOnlyFile rule for everysec: while the fsync thread is in the middle
-    /// of an fsync, a write is put off (a write to a file being fsynced can block on a busy
-    /// disk), for at most 2 s; after that it goes ahead and counts in INFO aof_delayed_fsync.
+    /// Redis's flushAppendOnlyFile rule for everysec, adapted: once the running fsync is 2 s
+    /// old (a write to a file being fsynced can block on a busy disk), a write is put off for
+    /// at most 2 s more; after that it goes ahead and counts in INFO aof_delayed_fsync.
     /// True when this turn's write should wait (the caller retries a little later).
     pub fn aof_write_put_off(&mut self, server: &Server) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         let Some(seg) = &mut self.aof else { return false };
-        if !server.aof.fsync_in_progress.load(Relaxed) || server.hot().appendfsync_always || (self.engine.effects.is_empty() && !seg.has_pending()) {
+        // Replies wait for their records to be written, so putting writes off whenever an
+        // fsync runs (Redis's rule; Redis sends the replies meanwhile) would stall every
+        // client once a second: writes wait only once the running fsync is 2 s old, the
+        // disk visibly behind.
+        let now = shards::keyspace::wall_clock_ms();
+        let started = server.aof.fsync_started_ms.load(Relaxed);
+        let behind = started != 0 && now - started >= 2000;
+        if !behind || server.hot().appendfsync_always || (self.engine.effects.is_empty() && !seg.has_pending()) {
             seg.postponed_since = 0;
             return false;
         }
-        let now = shards::keyspace::wall_clock_ms();
         if seg.postponed_since == 0 {
             seg.postponed_since = now;
             return true;

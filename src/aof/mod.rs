@@ -312,6 +312,8 @@ pub struct AofShared {
     pub load: LoadProgress,
     /// The everysec fsync is running (writes may be put off, as Redis's flushAppendOnlyFile).
     pub fsync_in_progress: AtomicBool,
+    /// When the running everysec fsync started (Unix ms; 0 when none runs).
+    pub fsync_started_ms: std::sync::atomic::AtomicI64,
     /// Writes done without waiting for a slow fsync (INFO aof_delayed_fsync).
     pub delayed_fsync: AtomicU64,
 }
@@ -324,6 +326,7 @@ impl AofShared {
             rewrite: rewrite::RewriteState::default(),
             load: LoadProgress::default(),
             fsync_in_progress: AtomicBool::new(false),
+            fsync_started_ms: std::sync::atomic::AtomicI64::new(0),
             delayed_fsync: AtomicU64::new(0),
         }
     }
@@ -380,6 +383,7 @@ pub fn spawn_fsync_thread(server: Arc<Server>) -> std::io::Result<()> {
                 continue;
             }
         }
+        server.aof.fsync_started_ms.store(shards::keyspace::wall_clock_ms(), Relaxed);
         server.aof.fsync_in_progress.store(true, Relaxed);
         if let Some(ms) = test_delay {
             // Test hook: a disk whose fsync takes this long.
@@ -387,6 +391,7 @@ pub fn spawn_fsync_thread(server: Arc<Server>) -> std::io::Result<()> {
         }
         let res = server.aof_sync.sync_all();
         server.aof.fsync_in_progress.store(false, Relaxed);
+        server.aof.fsync_started_ms.store(0, Relaxed);
         match res {
             Ok(()) => server.aof_last_fsync_ok.store(true, Relaxed),
             Err(e) => {

@@ -307,8 +307,9 @@ fn config_set_appendonly_yes_writes_a_base_then_appends() {
 #[test]
 fn a_slow_fsync_delays_writes_and_counts_aof_delayed_fsync() {
     let dir = TempDir::new("aof-delayed");
-    // Every everysec fsync takes 3 s: writes wait up to 2 s for it, then go ahead.
-    let srv = launch_aof(dir.path(), 1, &["--appendfsync", "everysec"], &[("SHARDIS_TEST_FSYNC_DELAY_MS", "3000")], false);
+    // Every everysec fsync takes 6 s: once it is 2 s old, writes wait up to 2 s more for it,
+    // then go ahead and count.
+    let srv = launch_aof(dir.path(), 1, &["--appendfsync", "everysec"], &[("SHARDIS_TEST_FSYNC_DELAY_MS", "6000")], false);
     let mut c = srv.conn();
     assert_eq!(srv.info("persistence")["aof_delayed_fsync"], "0");
     let start = Instant::now();
