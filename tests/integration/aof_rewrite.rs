@@ -487,7 +487,19 @@ fn debug_loadaof_reloads_the_dataset_from_the_files() {
         let srv = start_aof(dir.path(), shards, &[DEBUG, "yes"]);
         assert_eq!(digest(&mut srv.conn()), want, "--shards {shards}: after a restart");
     }
-    // Redis exits when there is no AOF to load; shardis refuses.
-    let srv = Server::start(&[DEBUG, "yes"]);
-    assert_eq!(srv.conn().err(["DEBUG", "LOADAOF"]), "ERR DEBUG LOADAOF needs the append only file (appendonly yes)");
+    // With appendonly no, what BGREWRITEAOF wrote loads (as in Redis's "Same dataset digest
+    // if saving/reloading as AOF?"); with no AOF at all Redis exits, shardis refuses.
+    let dir = TempDir::new("aof-debug-loadaof-off");
+    let d = dir.path().display().to_string();
+    let srv = Server::start(&["--shards", "4", "--dir", &d, DEBUG, "yes"]);
+    let mut c = srv.conn();
+    fill(&mut c);
+    assert_eq!(c.err(["DEBUG", "LOADAOF"]), "ERR There is no append only file to load");
+    c.ok(["CONFIG", "SET", "aof-use-rdb-preamble", "no"]);
+    assert_eq!(c.cmd(["BGREWRITEAOF"]), Reply::Simple("Background append only file rewriting started".into()));
+    wait_rewrite_done(&srv, 1);
+    let want = digest(&mut c);
+    c.ok(["SET", "not-in-the-files", "1"]);
+    assert_eq!(c.cmd(["DEBUG", "LOADAOF"]), Reply::Simple("OK".into()));
+    assert_eq!(digest(&mut c), want);
 }
