@@ -375,6 +375,8 @@ fn the_shard_keeps_serving_while_its_base_is_written() {
             assert_eq!(c.cmd(["BGREWRITEAOF"]), Reply::Simple("Background append only file rewriting started".into()));
             // Commands are answered while the base is part written (INFO shows its progress),
             // and what they change is kept: in the new increment, not in the base.
+            let begun = wait_for(Duration::from_secs(10), || c.info("persistence")["current_save_keys_total"] != "0");
+            assert!(begun, "the shard's snapshot never began:\n{}", srv.log());
             // A bounded number of writes: keys born during the rewrite grow the table the
             // snapshot scans, so writing without end would keep the base from finishing.
             let (mut i, mut mid) = (0, 0);
@@ -469,7 +471,7 @@ fn debug_loadaof_reloads_the_dataset_from_the_files() {
         assert_eq!(c.get_str(["GET", "marker"]).as_deref(), Some("x"));
         assert_eq!(c.get_str(["GET", "injected"]).map(|v| v == "1"), (shards == 1).then_some(true));
         // During a rewrite: the reloaded dataset and the rewrite's files agree.
-        c.ok(["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+        c.ok(["CONFIG", "SET", "rdb-key-save-delay", "5000"]);
         assert_eq!(c.cmd(["BGREWRITEAOF"]), Reply::Simple("Background append only file rewriting started".into()));
         let begun = wait_for(Duration::from_secs(10), || c.info("persistence")["current_save_keys_total"] != "0");
         assert!(begun, "the shards' snapshots never began:\n{}", srv.log());
