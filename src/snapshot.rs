@@ -149,6 +149,12 @@ impl SaveState {
         }
     }
 
+    /// Wakes `shard`'s stepping task (a snapshot begun on the shard itself, as the AOF
+    /// rewrite does).
+    pub fn wake_shard(&self, shard: usize) {
+        self.wakers[shard].wake();
+    }
+
     fn job(&self) -> Option<Arc<dyn SnapshotJob>> {
         self.job.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

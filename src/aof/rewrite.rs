@@ -8,21 +8,31 @@
 //!    straddles the switch): the pending records go to the current increment, a new empty
 //!    increment `<seq+1>` is created, the manifest is stored listing the old base, the old
 //!    increments and the new one, and only then does the shard append to the new increment.
-//! 2. In the same loop turn, the shard's dataset is written as the new base to a temporary file
-//!    ([`write_base`]): RDB (aof-use-rdb-preamble yes, the default) or RESP commands. The same
-//!    turn as the switch, so base + new increment are exactly the dataset. (This pass stops
-//!    the shard while it runs; an incremental snapshot that is consistent as of its start can
-//!    replace `write_base` without changing the rest.)
-//! 3. On a finisher thread: the base is fsynced and renamed to `<seq+1>.base.*`, the directory
-//!    fsynced; then the manifest {new base, new increment} is stored (temp file, fsync, rename,
-//!    directory fsync); only then are the old files deleted. Files a crash leaves behind are
-//!    removed at the next startup (see `load::remove_strays`).
+//! 2. In the same loop turn, the shard begins an engine snapshot ([`shards::snapshot`]) of its
+//!    dataset: the snapshot is the state at its start, so base + new increment are exactly the
+//!    dataset, whatever the shard does meanwhile. The shard then writes it between its other
+//!    work (src/snapshot.rs `run_shard`, ~512 keys per loop turn, `rdb-key-save-delay` for
+//!    tests), as RDB records ([`RdbSink`], aof-use-rdb-preamble yes, the default) or RESP
+//!    commands ([`RespSink`]); the chunks go to one writer thread ([`AofJob`]), which puts each
+//!    shard's base in a temporary file.
+//! 3. On the writer thread, once a shard's snapshot is complete: its base is fsynced and
+//!    renamed to `<seq+1>.base.*`, the directory fsynced; then the manifest {new base, new
+//!    increment} is stored (temp file, fsync, rename, directory fsync); only then are the
+//!    shard's old files deleted. Files a crash leaves behind are removed at the next startup
+//!    (see `load::remove_strays`).
 //!
 //! The manifest is one file for all shards: every change holds [`super::AofShared::manifest`].
-//! Rewrites run as rounds: BGREWRITEAOF starts one over every shard, an automatic rewrite one
-//! over the shard that grew; a new round starts only when the last one ended (INFO
-//! aof_rewrite_in_progress while any shard of it is still rewriting).
+//! Rewrites run as rounds that hold the server's one snapshot slot
+//! ([`crate::snapshot::SaveState::claim`] with `Child::Aof`, Redis's child process): BGSAVE
+//! during a round gets "Another child process is active (AOF?)" (or is scheduled), and
+//! BGREWRITEAOF during a BGSAVE is scheduled and starts when the save ends. BGREWRITEAOF and
+//! CONFIG SET appendonly yes start a round over every shard (as Redis rewrites everything at
+//! once), the automatic rewrite a round over the shard that grew. Each shard of a round
+//! switches and begins its snapshot in its own cron (shards' files are independent, so they
+//! need not start at the same instant); the round, and the slot, end when every shard of it
+//! ended (INFO aof_rewrite_in_progress meanwhile).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -31,11 +41,16 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crossbeam_channel::{Receiver, Sender};
 use shards::effects::{encode_into, write_value};
+use shards::keyspace::Entry;
+use shards::rdb::{AuxFields, RdbSink, RdbWriter, SaveOptions};
+use shards::snapshot::SnapshotSink;
 
 use super::{aof_dir, FileKind, Manifest, ManifestFile, Segment};
 use crate::server::Server;
 use crate::shard::ShardCore;
+use crate::snapshot::{Child, SnapshotJob};
 
 /// The prefix of a base being written (removed at startup if a crash left it).
 pub const TEMP_PREFIX: &str = "temp-rewrite-";
@@ -66,6 +81,8 @@ pub struct RewriteState {
     round_failed: AtomicBool,
     /// Per shard: a rewrite of this round is still to start on that shard.
     requested: OnceLock<Vec<AtomicBool>>,
+    /// The current round's base writer, made by the first shard of the round to start.
+    job: Mutex<Option<Arc<AofJob>>>,
 }
 
 impl Default for RewriteState {
@@ -81,6 +98,7 @@ impl Default for RewriteState {
             consecutive_failures: AtomicU64::new(0),
             round_failed: AtomicBool::new(false),
             requested: OnceLock::new(),
+            job: Mutex::new(None),
         }
     }
 }
@@ -103,25 +121,46 @@ impl RewriteState {
         }
     }
 
-    /// Starts a round over `shards` unless one runs.
-    fn begin_round(&self, nshards: usize, shards: &[usize]) -> bool {
+    /// Starts a round over `shards`, taking the snapshot slot: refused with `InProgress` while
+    /// a round runs, `Scheduled` while something else (a BGSAVE) holds the slot.
+    fn begin_round(&self, server: &Server, shards: &[usize]) -> Result<(), Start> {
         let _g = self.control.lock().unwrap_or_else(|p| p.into_inner());
         if self.running.load(Relaxed) > 0 || shards.is_empty() {
-            return false;
+            return Err(Start::InProgress);
+        }
+        if !server.save.claim(Child::Aof) {
+            return Err(Start::Scheduled);
         }
         self.running.store(shards.len(), Relaxed);
         self.started_ms.store(shards::keyspace::wall_clock_ms(), Relaxed);
         self.round_failed.store(false, Relaxed);
         self.rewrites.fetch_add(1, Relaxed);
-        let req = self.requested(nshards);
+        let req = self.requested(server.nshards);
         for &s in shards {
             req[s].store(true, Relaxed);
         }
-        true
+        Ok(())
     }
 
-    /// One shard of the round finished (or failed).
-    fn shard_done(&self, ok: bool) {
+    /// The round's base writer: the first shard of a round to start makes it (shard crons
+    /// hold the `Arc<Server>` its thread needs). It expects the shards still running.
+    fn job(&self, server: &Arc<Server>) -> Result<Arc<AofJob>, String> {
+        let _g = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.job.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(job) = &*slot {
+            return Ok(job.clone());
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let job = Arc::new(AofJob { tx, backlog: AtomicUsize::new(0) });
+        let writer = BaseWriter { server: server.clone(), rx, job: job.clone(), expected: self.running.load(Relaxed), bases: HashMap::new() };
+        std::thread::Builder::new().name("aof-rewrite".into()).spawn(move || writer.run()).map_err(|e| format!("Can't start the rewrite thread: {e}"))?;
+        *slot = Some(job.clone());
+        server.save.start_job(job.clone());
+        Ok(job)
+    }
+
+    /// One shard of the round finished (or failed); the last one frees the snapshot slot.
+    fn shard_done(&self, server: &Server, ok: bool) {
         let _g = self.control.lock().unwrap_or_else(|p| p.into_inner());
         if !ok {
             self.round_failed.store(true, Relaxed);
@@ -138,6 +177,8 @@ impl RewriteState {
                 self.consecutive_failures.fetch_add(1, Relaxed);
                 tracing::warn!("Background AOF rewrite terminated with error");
             }
+            *self.job.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            server.save.release();
         }
     }
 }
@@ -149,16 +190,17 @@ pub fn request(server: &Server) -> Start {
     if st.in_progress() {
         return Start::InProgress;
     }
-    if server.save.bgsave_running() {
-        st.scheduled.store(true, Relaxed);
-        return Start::Scheduled;
-    }
     let all: Vec<usize> = (0..server.nshards).collect();
-    if st.begin_round(server.nshards, &all) {
-        tracing::info!("Background append only file rewriting started");
-        Start::Started
-    } else {
-        Start::InProgress
+    match st.begin_round(server, &all) {
+        Ok(()) => {
+            tracing::info!("Background append only file rewriting started");
+            Start::Started
+        }
+        Err(Start::Scheduled) => {
+            st.scheduled.store(true, Relaxed);
+            Start::Scheduled
+        }
+        Err(other) => other,
     }
 }
 
@@ -178,17 +220,19 @@ pub fn cron(server: &Arc<Server>, core: &mut ShardCore) {
     if !appendonly && core.aof.is_some() {
         stop_appending(server, core);
     }
+    let all: Vec<usize> = (0..n).collect();
     if appendonly && core.aof.is_none() && !st.in_progress() {
         // Redis's startAppendOnly: a rewrite creates the base, then the shard appends. One
-        // round turns every shard on (after a running round ends).
-        let all: Vec<usize> = (0..n).collect();
-        st.begin_round(n, &all);
+        // round turns every shard on (after a running round or save ends).
+        let _ = st.begin_round(server, &all);
     }
-    if st.scheduled.load(Relaxed) && !server.save.bgsave_running() && !st.in_progress() && st.scheduled.swap(false, Relaxed) {
-        let all: Vec<usize> = (0..n).collect();
-        if !st.begin_round(n, &all) {
-            st.scheduled.store(true, Relaxed);
-        }
+    if st.scheduled.load(Relaxed)
+        && !server.save.bgsave_running()
+        && !st.in_progress()
+        && st.scheduled.swap(false, Relaxed)
+        && st.begin_round(server, &all).is_err()
+    {
+        st.scheduled.store(true, Relaxed);
     }
     if st.requested(n)[id].swap(false, Relaxed) {
         run(server, core, appendonly && core.aof.is_none());
@@ -197,14 +241,14 @@ pub fn cron(server: &Arc<Server>, core: &mut ShardCore) {
     // Redis's serverCron rule: rewrite when the AOF is bigger than min-size and grew by the
     // percentage over its size after the last rewrite.
     if let Some(seg) = &core.aof {
-        if perc == 0 || st.in_progress() || server.save.bgsave_running() {
+        if perc == 0 || st.in_progress() || server.save.child() != Child::None {
             return;
         }
         let sf = &server.aof.shards[id];
         let current = sf.older_bytes.load(Relaxed) + seg.size;
         let base = sf.base_size.load(Relaxed).max(1);
         let growth = (current * 100 / base) as i64 - 100;
-        if current > min_size && growth >= perc as i64 && st.begin_round(n, &[id]) {
+        if current > min_size && growth >= perc as i64 && st.begin_round(server, &[id]).is_ok() {
             tracing::info!(shard = id, "Starting automatic rewriting of AOF on {growth}% growth");
             st.requested(n)[id].store(false, Relaxed);
             run(server, core, false);
@@ -229,10 +273,22 @@ fn stop_appending(server: &Server, core: &mut ShardCore) {
     tracing::info!(shard = core.engine.id, "Append only file turned off");
 }
 
+/// This shard's part of the round: it ends, whatever happens, with one `shard_done`.
 fn run(server: &Arc<Server>, core: &mut ShardCore, enabling: bool) {
-    if let Err(e) = start(server, core, enabling) {
-        tracing::warn!(shard = core.engine.id, "Background AOF rewrite failed: {e}");
-        server.aof.rewrite.shard_done(false);
+    let id = core.engine.id;
+    let st = &server.aof.rewrite;
+    let job = match st.job(server) {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::warn!(shard = id, "Background AOF rewrite failed: {e}");
+            st.shard_done(server, false);
+            return;
+        }
+    };
+    if let Err(e) = start(server, core, enabling, &job) {
+        tracing::warn!(shard = id, "Background AOF rewrite failed: {e}");
+        // The writer counts this shard as ended, failed.
+        job.shard_done(id, false);
     }
 }
 
@@ -246,8 +302,9 @@ fn stage(shard: usize, n: u8, what: &str) {
     }
 }
 
-/// Steps 1 and 2 on the shard thread, then hands step 3 to a finisher thread.
-fn start(server: &Arc<Server>, core: &mut ShardCore, enabling: bool) -> Result<(), String> {
+/// Step 1 and the start of step 2, on the shard thread in one turn: the switch, then the
+/// snapshot that the writer thread turns into the base.
+fn start(server: &Arc<Server>, core: &mut ShardCore, enabling: bool, job: &AofJob) -> Result<(), String> {
     let cfg = server.config().clone();
     let id = core.engine.id;
     let dir = aof_dir(&cfg);
@@ -295,35 +352,29 @@ fn start(server: &Arc<Server>, core: &mut ShardCore, enabling: bool) -> Result<(
         incr = Some(name);
         stage(id, 1, "switched to the new increment");
     }
-    // Step 2: the base, in this same turn.
+    // Step 2 begins in this same turn: the snapshot is the dataset as of the switch.
     let kind = if rdb { FileKind::BaseRdb } else { FileKind::BaseAof };
     let base_name = Manifest::file_name(&cfg.appendfilename, id, seq, kind);
+    let opts = SaveOptions { compression: cfg.rdbcompression, checksum: cfg.rdbchecksum };
     let temp = dir.join(format!("{TEMP_PREFIX}{base_name}"));
-    let t0 = std::time::Instant::now();
-    let written = File::create(&temp).and_then(|f| {
-        let mut w = BufWriter::with_capacity(1 << 16, f);
-        write_base(&core.engine, &mut w, rdb, cfg.rdbcompression, cfg.rdbchecksum)?;
-        w.into_inner().map_err(|e| e.into_error())
-    });
-    let file = match written {
-        Ok(f) => f,
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(format!("Can't write the AOF base {}: {e}", temp.display()));
-        }
-    };
-    tracing::info!(shard = id, "AOF base of {} keys written in {:.3} seconds", core.engine.key_count(), t0.elapsed().as_secs_f64());
-    let job = Finish { server: server.clone(), shard: id, seq, file, temp, base: dir.join(&base_name), base_name, incr, old_files, dir };
-    std::thread::Builder::new().name(format!("aof-rewrite-{id}")).spawn(move || job.run()).map_err(|e| format!("Can't start the rewrite thread: {e}"))?;
+    let plan = BasePlan { shard: id, seq, rdb, opts, temp, base: dir.join(&base_name), base_name, incr, old_files, dir, keys: core.engine.key_count() };
+    let _ = job.tx.send(Piece::Begin(Box::new(plan)));
+    if core.engine.snapshot_active() {
+        // Abandoned by an earlier job whose stepping task has not noticed yet.
+        core.engine.snapshot_end();
+    }
+    let sink: Box<dyn SnapshotSink + Send> = if rdb { Box::new(RdbSink::new(opts)) } else { Box::new(RespSink::default()) };
+    core.engine.snapshot_begin(sink);
+    server.save.wake_shard(id);
     Ok(())
 }
 
-/// Step 3, off the shard thread.
-struct Finish {
-    server: Arc<Server>,
+/// A shard's base in the making: where it goes and what step 3 needs.
+struct BasePlan {
     shard: usize,
     seq: u64,
-    file: File,
+    rdb: bool,
+    opts: SaveOptions,
     temp: PathBuf,
     base: PathBuf,
     base_name: String,
@@ -332,94 +383,209 @@ struct Finish {
     /// The shard's files before the rewrite, deleted at the end.
     old_files: Vec<String>,
     dir: PathBuf,
+    /// Keys at the switch (for the log).
+    keys: usize,
 }
 
-impl Finish {
-    fn run(self) {
-        let ok = match self.finish() {
-            Ok(()) => true,
-            Err(e) => {
-                let _ = std::fs::remove_file(&self.temp);
-                tracing::warn!(shard = self.shard, "Background AOF rewrite failed: {e}");
-                false
-            }
-        };
-        self.server.aof.rewrite.shard_done(ok);
+enum Piece {
+    Begin(Box<BasePlan>),
+    Bytes(usize, Vec<u8>),
+    Done(usize, bool),
+}
+
+/// The rewrite's consumer of the shards' snapshot chunks: they go to the writer thread.
+pub struct AofJob {
+    tx: Sender<Piece>,
+    backlog: AtomicUsize,
+}
+
+impl SnapshotJob for AofJob {
+    fn chunk(&self, shard: usize, bytes: Vec<u8>) {
+        self.backlog.fetch_add(bytes.len(), Relaxed);
+        let _ = self.tx.send(Piece::Bytes(shard, bytes));
     }
 
-    fn finish(&self) -> Result<(), String> {
-        let id = self.shard;
-        stage(id, 2, "base written, not yet durable");
-        self.file.sync_all().map_err(|e| format!("fsync of {}: {e}", self.temp.display()))?;
-        std::fs::rename(&self.temp, &self.base).map_err(|e| format!("rename {} to {}: {e}", self.temp.display(), self.base.display()))?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| format!("fsync of {}: {e}", self.dir.display()))?;
-        stage(id, 3, "base durable, manifest not yet switched");
-        let cfg = self.server.config().clone();
-        let mut files = vec![ManifestFile { name: self.base_name.clone(), seq: self.seq, kind: 'b', shard: id }];
-        if let Some(incr) = &self.incr {
-            files.push(ManifestFile { name: incr.clone(), seq: self.seq, kind: 'i', shard: id });
-        }
-        self.server.aof.update_manifest(&cfg, self.server.nshards, |m| {
-            m.files.retain(|f| f.shard != id);
-            m.files.extend(files);
-        })?;
-        let base_len = std::fs::metadata(&self.base).map(|m| m.len()).unwrap_or(0);
-        let incr_len = self.incr.as_ref().and_then(|n| std::fs::metadata(self.dir.join(n)).ok()).map_or(0, |m| m.len());
-        let sf = &self.server.aof.shards[id];
-        sf.older_bytes.store(base_len, Relaxed);
-        sf.base_size.store(base_len + incr_len, Relaxed);
-        stage(id, 4, "manifest switched, old files not yet deleted");
-        for name in &self.old_files {
-            if let Err(e) = std::fs::remove_file(self.dir.join(name)) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(shard = id, "Can't remove the old AOF file {name}: {e}");
+    fn shard_done(&self, shard: usize, complete: bool) {
+        let _ = self.tx.send(Piece::Done(shard, complete));
+    }
+
+    /// A round is never cancelled: a shard whose base cannot be written still steps to the
+    /// end (its bytes are dropped), the others finish theirs.
+    fn aborted(&self) -> bool {
+        false
+    }
+
+    fn backlog(&self) -> usize {
+        self.backlog.load(Relaxed)
+    }
+}
+
+/// A base file being written: an RDB file or RESP commands.
+enum BaseOut {
+    Rdb(RdbWriter<BufWriter<File>>),
+    Resp(BufWriter<File>),
+}
+
+struct BaseFile {
+    plan: Box<BasePlan>,
+    /// None once writing failed (the error is kept).
+    out: Result<BaseOut, String>,
+    started: std::time::Instant,
+}
+
+/// The writer thread of a round: every shard's chunks into its temporary base, then step 3
+/// for each shard whose snapshot completed.
+struct BaseWriter {
+    server: Arc<Server>,
+    rx: Receiver<Piece>,
+    job: Arc<AofJob>,
+    /// Shards still to end their part of the round.
+    expected: usize,
+    bases: HashMap<usize, BaseFile>,
+}
+
+impl BaseWriter {
+    fn run(mut self) {
+        while self.expected > 0 {
+            let Ok(piece) = self.rx.recv() else { break };
+            match piece {
+                Piece::Begin(plan) => {
+                    let id = plan.shard;
+                    let out = open_base(&plan).map_err(|e| format!("Can't write the AOF base {}: {e}", plan.temp.display()));
+                    self.bases.insert(id, BaseFile { plan, out, started: std::time::Instant::now() });
+                    stage(id, 2, "writing the base while the shard serves");
+                }
+                Piece::Bytes(id, bytes) => {
+                    self.job.backlog.fetch_sub(bytes.len(), Relaxed);
+                    if let Some(b) = self.bases.get_mut(&id) {
+                        if let Ok(out) = &mut b.out {
+                            let r = match out {
+                                BaseOut::Rdb(w) => w.write_raw(&bytes),
+                                BaseOut::Resp(w) => w.write_all(&bytes),
+                            };
+                            if let Err(e) = r {
+                                b.out = Err(format!("Can't write the AOF base {}: {e}", b.plan.temp.display()));
+                            }
+                        }
+                    }
+                }
+                Piece::Done(id, complete) => {
+                    self.expected -= 1;
+                    let ok = match self.bases.remove(&id) {
+                        Some(b) => finish_shard(&self.server, b, complete),
+                        // It failed before its snapshot began (and said why).
+                        None => false,
+                    };
+                    self.server.aof.rewrite.shard_done(&self.server, ok);
                 }
             }
         }
-        tracing::info!(shard = id, "AOF rewrite done: base {} ({base_len} bytes)", self.base_name);
-        Ok(())
     }
 }
 
-/// Writes a shard's whole dataset as an AOF base: an RDB file (with the aof-base AUX field) or,
-/// without the preamble, RESP commands (SELECT, then per key the commands that create it and
-/// its PEXPIREAT).
-pub fn write_base(shard: &shards::Shard, w: &mut impl Write, rdb: bool, compression: bool, checksum: bool) -> std::io::Result<()> {
-    if rdb {
-        let aux = shards::rdb::AuxFields { used_mem: crate::alloc::used_memory(), aof_base: true, ..Default::default() };
-        let mut out = shards::rdb::RdbWriter::new(w, shards::rdb::SaveOptions { compression, checksum }, &aux)?;
-        for (db, d) in shard.dbs.iter().enumerate() {
-            if d.is_empty() {
-                continue;
-            }
-            out.begin_db(db, d.len(), d.expires())?;
-            for (k, e) in d.main.iter() {
-                out.write_key(k, e)?;
-            }
-        }
-        out.finish()?;
-        return Ok(());
+fn open_base(plan: &BasePlan) -> std::io::Result<BaseOut> {
+    let w = BufWriter::with_capacity(1 << 20, File::create(&plan.temp)?);
+    if plan.rdb {
+        let aux = AuxFields { used_mem: crate::alloc::used_memory(), aof_base: true, ..Default::default() };
+        Ok(BaseOut::Rdb(RdbWriter::new(w, plan.opts, &aux)?))
+    } else {
+        Ok(BaseOut::Resp(w))
     }
-    let mut buf = Vec::with_capacity(1 << 16);
-    for (db, d) in shard.dbs.iter().enumerate() {
-        if d.is_empty() {
-            continue;
+}
+
+/// Step 3 for one shard; false (the temporary base removed) when anything failed.
+fn finish_shard(server: &Arc<Server>, b: BaseFile, complete: bool) -> bool {
+    let plan = &b.plan;
+    let id = plan.shard;
+    let result = (|| {
+        if !complete {
+            return Err("the snapshot was abandoned".to_string());
         }
+        let out = b.out?;
+        let file = match out {
+            BaseOut::Rdb(w) => w.finish().and_then(|w| w.into_inner().map_err(|e| e.into_error())),
+            BaseOut::Resp(w) => w.into_inner().map_err(|e| e.into_error()),
+        }
+        .map_err(|e| format!("Can't write the AOF base {}: {e}", plan.temp.display()))?;
+        tracing::info!(shard = id, "AOF base of {} keys written in {:.3} seconds", plan.keys, b.started.elapsed().as_secs_f64());
+        commit(server, plan, file)
+    })();
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            let _ = std::fs::remove_file(&plan.temp);
+            tracing::warn!(shard = id, "Background AOF rewrite failed: {e}");
+            false
+        }
+    }
+}
+
+/// The base made durable under its name, the manifest switched to it, the old files deleted.
+fn commit(server: &Server, plan: &BasePlan, file: File) -> Result<(), String> {
+    let id = plan.shard;
+    stage(id, 3, "base written, not yet durable");
+    file.sync_all().map_err(|e| format!("fsync of {}: {e}", plan.temp.display()))?;
+    drop(file);
+    std::fs::rename(&plan.temp, &plan.base).map_err(|e| format!("rename {} to {}: {e}", plan.temp.display(), plan.base.display()))?;
+    File::open(&plan.dir).and_then(|d| d.sync_all()).map_err(|e| format!("fsync of {}: {e}", plan.dir.display()))?;
+    stage(id, 4, "base durable, manifest not yet switched");
+    let cfg = server.config().clone();
+    let mut files = vec![ManifestFile { name: plan.base_name.clone(), seq: plan.seq, kind: 'b', shard: id }];
+    if let Some(incr) = &plan.incr {
+        files.push(ManifestFile { name: incr.clone(), seq: plan.seq, kind: 'i', shard: id });
+    }
+    server.aof.update_manifest(&cfg, server.nshards, |m| {
+        m.files.retain(|f| f.shard != id);
+        m.files.extend(files);
+    })?;
+    let base_len = std::fs::metadata(&plan.base).map(|m| m.len()).unwrap_or(0);
+    let incr_len = plan.incr.as_ref().and_then(|n| std::fs::metadata(plan.dir.join(n)).ok()).map_or(0, |m| m.len());
+    let sf = &server.aof.shards[id];
+    sf.older_bytes.store(base_len, Relaxed);
+    sf.base_size.store(base_len + incr_len, Relaxed);
+    stage(id, 5, "manifest switched, old files not yet deleted");
+    for name in &plan.old_files {
+        if let Err(e) = std::fs::remove_file(plan.dir.join(name)) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(shard = id, "Can't remove the old AOF file {name}: {e}");
+            }
+        }
+    }
+    tracing::info!(shard = id, "AOF rewrite done: base {} ({base_len} bytes)", plan.base_name);
+    Ok(())
+}
+
+/// A snapshot sink for a base without the RDB preamble: each key as the RESP commands that
+/// create it (shards::effects::write_value) and its PEXPIREAT, SELECT where the database
+/// changes. Every drained chunk starts with its own SELECT, so chunks stand alone.
+#[derive(Default)]
+pub struct RespSink {
+    buf: Vec<u8>,
+    db: Option<usize>,
+}
+
+impl SnapshotSink for RespSink {
+    fn key(&mut self, db: usize, key: &[u8], entry: &Entry) {
+        let buf = &mut self.buf;
         let mut ib = itoa::Buffer::new();
-        encode_into(&mut buf, 2, [&b"SELECT"[..], ib.format(db).as_bytes()].into_iter());
-        for (k, e) in d.main.iter() {
-            write_value(db, k, &e.value, &mut |_, argv| encode_into(&mut buf, argv.len(), argv.iter().copied()));
-            if e.expire_at != 0 {
-                encode_into(&mut buf, 3, [&b"PEXPIREAT"[..], k, ib.format(e.expire_at).as_bytes()].into_iter());
-            }
-            if buf.len() >= 1 << 16 {
-                w.write_all(&buf)?;
-                buf.clear();
-            }
+        if self.db != Some(db) {
+            encode_into(buf, 2, [&b"SELECT"[..], ib.format(db).as_bytes()].into_iter());
+            self.db = Some(db);
+        }
+        write_value(db, key, &entry.value, &mut |_, argv| encode_into(buf, argv.len(), argv.iter().copied()));
+        if entry.expire_at != 0 {
+            encode_into(buf, 3, [&b"PEXPIREAT"[..], key, ib.format(entry.expire_at).as_bytes()].into_iter());
         }
     }
-    w.write_all(&buf)?;
-    w.flush()
+
+    fn drain(&mut self) -> Vec<u8> {
+        self.db = None;
+        std::mem::take(&mut self.buf)
+    }
+
+    fn buffered(&self) -> usize {
+        self.buf.len()
+    }
 }
 
 /// The base path's kind, for tools: RDB when it starts with the RDB signature.
@@ -447,26 +613,42 @@ mod tests {
         shards::digest::hex(&d.finish())
     }
 
+    /// The chunks a snapshot of `s` produces, one key per step, as the writer receives them.
+    fn snapshot_chunks(s: &mut shards::Shard, sink: Box<dyn SnapshotSink + Send>) -> Vec<Vec<u8>> {
+        assert!(s.snapshot_begin(sink));
+        let mut chunks = Vec::new();
+        loop {
+            let done = s.snapshot_step(1);
+            chunks.push(s.snapshot_sink().expect("active").drain());
+            if done {
+                break;
+            }
+        }
+        s.snapshot_end();
+        chunks
+    }
+
     #[test]
-    fn an_rdb_base_loads_back_to_the_same_dataset() {
-        let s = sample();
-        let mut out = Vec::new();
-        write_base(&s, &mut out, true, true, true).unwrap();
+    fn an_rdb_base_from_snapshot_chunks_loads_back_to_the_same_dataset() {
+        let mut s = sample();
+        let opts = SaveOptions { compression: true, checksum: true };
+        let chunks = snapshot_chunks(&mut s, Box::new(RdbSink::new(opts)));
+        let aux = AuxFields { aof_base: true, ..Default::default() };
+        let mut out = RdbWriter::new(Vec::new(), opts, &aux).unwrap();
+        chunks.iter().for_each(|c| out.write_raw(c).unwrap());
+        let out = out.finish().unwrap();
         assert_eq!(&out[..9], b"REDIS0010");
         let mut back = shards::Shard::new(0, 16);
-        let opts = shards::rdb::LoadOptions { databases: 16, limits: Default::default(), skip_expired_before: None };
-        let stats = shards::rdb::load(&out[..], &opts, |db, k, v, exp| back.put_entry(db, &k, shards::keyspace::Entry::new(v, exp, 0))).unwrap();
+        let lopts = shards::rdb::LoadOptions { databases: 16, limits: Default::default(), skip_expired_before: None };
+        let stats = shards::rdb::load(&out[..], &lopts, |db, k, v, exp| back.put_entry(db, &k, Entry::new(v, exp, 0))).unwrap();
         assert_eq!(stats.keys, 3);
         assert!(stats.aux.iter().any(|(k, v)| k == b"aof-base" && v == b"1"), "{:?}", stats.aux);
         assert_eq!(digest(&back), digest(&s));
     }
 
-    #[test]
-    fn a_resp_base_selects_each_database_and_keeps_ttls() {
-        let mut out = Vec::new();
-        write_base(&sample(), &mut out, false, true, true).unwrap();
+    /// The commands of a RESP base, one string each.
+    fn commands(mut rest: &[u8]) -> Vec<String> {
         let mut cmds = Vec::new();
-        let mut rest = &out[..];
         while !rest.is_empty() {
             let argv = shards::effects::decode(rest).expect("a RESP command");
             let mut enc = Vec::new();
@@ -474,29 +656,46 @@ mod tests {
             rest = &rest[enc.len()..];
             cmds.push(argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" "));
         }
-        assert_eq!((cmds[0].as_str(), &cmds[4..]), ("SELECT 0", &["SELECT 5".to_string(), "SET b 3".to_string()][..]));
-        let pos = |c: &str| cmds.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c} missing from {cmds:?}"));
-        assert!(pos("SET a 1") < 4);
-        assert!(pos("SET t 2") < pos("PEXPIREAT t 4000000000000") && pos("PEXPIREAT t 4000000000000") < 4, "{cmds:?}");
+        cmds
     }
 
     #[test]
-    fn bgrewriteaof_starts_once_and_is_scheduled_behind_a_background_save() {
+    fn a_resp_base_selects_each_database_in_every_chunk_and_keeps_ttls() {
+        let chunks = snapshot_chunks(&mut sample(), Box::<RespSink>::default());
+        let mut all = Vec::new();
+        for c in chunks.iter().filter(|c| !c.is_empty()) {
+            assert!(commands(c)[0].starts_with("SELECT "), "a chunk stands alone: {:?}", commands(c));
+            all.extend_from_slice(c);
+        }
+        let cmds = commands(&all);
+        let pos = |c: &str| cmds.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c} missing from {cmds:?}"));
+        assert_eq!(cmds[pos("SET b 3") - 1], "SELECT 5");
+        assert!(cmds[..pos("SET a 1")].iter().rev().find(|c| c.starts_with("SELECT")).is_some_and(|c| c == "SELECT 0"), "{cmds:?}");
+        assert_eq!(cmds[pos("SET t 2") + 1], "PEXPIREAT t 4000000000000", "{cmds:?}");
+        assert_eq!(cmds.iter().filter(|c| c.starts_with("SET")).count(), 3);
+    }
+
+    #[test]
+    fn bgrewriteaof_starts_once_holds_the_slot_and_is_scheduled_behind_a_background_save() {
         let server = Server::new(crate::config::Config::default(), 2);
         let st = &server.aof.rewrite;
-        assert!(server.save.claim(crate::snapshot::Child::Rdb));
+        assert!(server.save.claim(Child::Rdb));
         assert_eq!(request(&server), Start::Scheduled);
         assert!(st.scheduled.load(Relaxed) && !st.in_progress());
         server.save.release();
         st.scheduled.store(false, Relaxed);
         assert_eq!(request(&server), Start::Started);
+        assert_eq!(server.save.child(), Child::Aof, "a round holds the snapshot slot");
+        assert!(!server.save.claim(Child::Rdb));
         assert_eq!(request(&server), Start::InProgress);
         assert!(st.in_progress());
         assert_eq!(st.rewrites.load(Relaxed), 1);
-        st.shard_done(true);
+        st.shard_done(&server, true);
         assert!(st.in_progress(), "one shard of two is done");
-        st.shard_done(false);
+        assert_eq!(server.save.child(), Child::Aof);
+        st.shard_done(&server, false);
         assert!(!st.in_progress());
+        assert_eq!(server.save.child(), Child::None, "the last shard frees the slot");
         assert!(!st.last_ok.load(Relaxed), "a shard failed, so the round did");
         assert_eq!(st.consecutive_failures.load(Relaxed), 1);
         assert!(st.last_time_sec.load(Relaxed) >= 0);

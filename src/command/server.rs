@@ -336,12 +336,19 @@ fn debug(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
             crate::snapshot::debug_reload(server, &mut |f| x.for_each_core(f), !nosave, !noflush).map_err(CmdError::Static)?;
             x.reply.ok();
         }
+        b"loadaof" if a.len() == 2 => {
+            let server = x.server;
+            crate::aof::load::debug_loadaof(server, &mut |f| x.for_each_core(f)).map_err(CmdError::Owned)?;
+            x.reply.ok();
+        }
         b"help" => x.reply.help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "DIGEST",
             "    Output a hex signature representing the current DB content.",
             "DIGEST-VALUE <key> [<key> ...]",
             "    Output a hex signature of the values of all the specified keys.",
+            "LOADAOF",
+            "    Flush the AOF buffers on disk and reload the AOF in memory.",
             "RELOAD [option ...]",
             "    Save the RDB on disk and reload it back to memory. Options: MERGE (with NOFLUSH,",
             "    keys in both win from the file), NOFLUSH (do not empty the dataset first),",

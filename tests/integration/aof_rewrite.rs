@@ -131,13 +131,13 @@ fn bgrewriteaof_under_write_load_keeps_every_write_and_replaces_the_files() {
 
 /// The stage a rewrite reached, from the log of a server started with the pause hook.
 fn stage_reached(log: &str) -> u8 {
-    (1..=4).rev().find(|k| log.contains(&format!("AOF rewrite stage {k}:"))).unwrap_or(0)
+    (1..=5).rev().find(|k| log.contains(&format!("AOF rewrite stage {k}:"))).unwrap_or(0)
 }
 
 #[test]
 fn kill_9_in_every_stage_of_a_rewrite_loses_nothing_acknowledged() {
     let hook = [("SHARDIS_TEST_REWRITE_PAUSE_MS", "1000")];
-    for stage in 1..=4u8 {
+    for stage in 1..=5u8 {
         let dir = TempDir::new("aof-rewrite-kill");
         let want = {
             let srv = launch_aof(dir.path(), 1, &[DEBUG, "yes"], &hook, false);
@@ -147,13 +147,14 @@ fn kill_9_in_every_stage_of_a_rewrite_loses_nothing_acknowledged() {
                 c.int(["INCR", "acked"]);
                 c.ok(["SET", &format!("before:{i}"), "x"]);
             }
-            // Stage 1 pauses the shard itself (the switch and the base are one loop turn).
+            // Stage 1 pauses the shard itself (the switch and the snapshot's start are one loop
+            // turn); from stage 2 on (the base written while the shard serves) it runs.
             let before = digest(&mut c);
             assert_eq!(c.cmd(["BGREWRITEAOF"]), Reply::Simple("Background append only file rewriting started".into()));
             assert!(wait_for(Duration::from_secs(20), || stage_reached(&srv.log()) >= stage), "stage {stage} never reached:\n{}", srv.log());
             if stage > 1 {
-                // The shard runs again (the finisher works on its own thread): these land in
-                // the new increment.
+                // The shard runs again (the base is written on the writer thread): these land
+                // in the new increment.
                 for i in 0..20 {
                     c.int(["INCR", "acked"]);
                     c.ok(["SET", &format!("during:{i}"), "y"]);
@@ -357,4 +358,151 @@ fn check_aof_verifies_an_rdb_base_and_reports_damage() {
     let (status, out) = run_to_exit(&["--port", "0", "--save", "", "--appendonly", "yes", "--shards", "1", "--dir", &d], dir.path());
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains("appendonly.aof.s0.2.base.rdb"), "{out}");
+}
+
+#[test]
+fn the_shard_keeps_serving_while_its_base_is_written() {
+    for preamble in ["yes", "no"] {
+        let dir = TempDir::new("aof-rewrite-serving");
+        let want = {
+            let srv = start_aof(dir.path(), 1, &[DEBUG, "yes", "--aof-use-rdb-preamble", preamble]);
+            let mut c = srv.conn();
+            for i in 0..1500 {
+                c.send(["SET", &format!("key:{i}"), &format!("value {i}")]);
+            }
+            (0..1500).for_each(|_| assert_eq!(c.read(), Reply::Simple("OK".into())));
+            // 500 µs per key: the base takes most of a second to write.
+            c.ok(["CONFIG", "SET", "rdb-key-save-delay", "500"]);
+            assert_eq!(c.cmd(["BGREWRITEAOF"]), Reply::Simple("Background append only file rewriting started".into()));
+            // Commands are answered while the base is part written (INFO shows its progress),
+            // and what they change is kept: in the new increment, not in the base.
+            let begun = wait_for(Duration::from_secs(10), || c.info("persistence")["current_save_keys_total"] != "0");
+            assert!(begun, "the shard's snapshot never began:\n{}", srv.log());
+            // A bounded number of writes: keys born during the rewrite grow the table the
+            // snapshot scans, so writing without end would keep the base from finishing.
+            let (mut i, mut mid) = (0, 0);
+            while i < 200 {
+                let info = c.info("persistence");
+                if info["aof_rewrite_in_progress"] == "0" {
+                    break;
+                }
+                let (done, total): (u64, u64) = (info["current_save_keys_processed"].parse().unwrap(), info["current_save_keys_total"].parse().unwrap());
+                if done > 0 && done < total {
+                    mid += 1;
+                }
+                assert_eq!(c.cmd(["PING"]), Reply::Simple("PONG".into()));
+                if i > 0 {
+                    assert_eq!(c.get_str(["GET", &format!("during:{}", i - 1)]).as_deref(), Some("y"));
+                }
+                c.ok(["SET", &format!("key:{}", i % 1500), "overwritten during the rewrite"]);
+                c.int(["DEL", &format!("key:{}", (i + 1) % 1500)]);
+                c.ok(["SET", &format!("during:{i}"), "y"]);
+                i += 1;
+            }
+            assert!(mid >= 5, "preamble {preamble}: {mid} round trips while the base was part written ({i} in all)\n{}", srv.log());
+            c.ok(["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+            let info = wait_rewrite_done(&srv, 1);
+            assert_eq!(info["aof_last_bgrewrite_status"], "ok", "{info:?}");
+            digest(&mut c)
+        };
+        let srv = start_aof(dir.path(), 1, &[DEBUG, "yes"]);
+        assert_eq!(digest(&mut srv.conn()), want, "preamble {preamble}: the dataset after a restart");
+    }
+}
+
+#[test]
+fn bgsave_and_bgrewriteaof_share_the_one_background_slot() {
+    let dir = TempDir::new("aof-rewrite-slot");
+    let srv = start_aof(dir.path(), 2, &[DEBUG, "yes"]);
+    let mut c = srv.conn();
+    fill(&mut c);
+    c.ok(["CONFIG", "SET", "rdb-key-save-delay", "2000"]);
+    assert_eq!(c.cmd(["BGREWRITEAOF"]), Reply::Simple("Background append only file rewriting started".into()));
+    assert_eq!(
+        c.err(["BGSAVE"]),
+        "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+    );
+    assert_eq!(c.cmd(["BGSAVE", "SCHEDULE"]), Reply::Simple("Background saving scheduled".into()));
+    c.ok(["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    wait_rewrite_done(&srv, 1);
+    // The scheduled save runs once the rewrite has freed the slot.
+    let saved = wait_for(Duration::from_secs(30), || {
+        let info = srv.info("persistence");
+        info["rdb_saves"] == "1" && info["rdb_bgsave_in_progress"] == "0"
+    });
+    assert!(saved, "the scheduled BGSAVE never ran:\n{}", srv.log());
+    assert!(dir.path().join("dump.rdb").exists());
+    // And the other way round: a rewrite asked for during a BGSAVE waits for it.
+    c.ok(["CONFIG", "SET", "rdb-key-save-delay", "2000"]);
+    assert_eq!(c.cmd(["BGSAVE"]), Reply::Simple("Background saving started".into()));
+    assert_eq!(c.cmd(["BGREWRITEAOF"]), Reply::Simple("Background append only file rewriting scheduled".into()));
+    let info = srv.info("persistence");
+    assert_eq!((info["aof_rewrite_scheduled"].as_str(), info["aof_rewrite_in_progress"].as_str(), info["aof_rewrites"].as_str()), ("1", "0", "1"));
+    c.ok(["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    let info = wait_rewrite_done(&srv, 2);
+    assert_eq!((info["aof_rewrite_scheduled"].as_str(), info["aof_last_bgrewrite_status"].as_str()), ("0", "ok"));
+    assert_eq!(info["rdb_saves"], "2");
+    let want = digest(&mut c);
+    drop(c);
+    drop(srv);
+    let srv = start_aof(dir.path(), 2, &[DEBUG, "yes"]);
+    assert_eq!(digest(&mut srv.conn()), want);
+}
+
+#[test]
+fn debug_loadaof_reloads_the_dataset_from_the_files() {
+    for shards in [1, 4] {
+        let dir = TempDir::new("aof-debug-loadaof");
+        let srv = start_aof(dir.path(), shards, &[DEBUG, "yes"]);
+        let mut c = srv.conn();
+        fill(&mut c);
+        let want = digest(&mut c);
+        assert_eq!(c.cmd(["DEBUG", "LOADAOF"]), Reply::Simple("OK".into()));
+        assert_eq!(digest(&mut c), want, "--shards {shards}");
+        assert!(srv.log().contains("Append Only File loaded by DEBUG LOADAOF"), "{}", srv.log());
+        // What is read is the files: a record added behind the server's back shows up.
+        c.ok(["SET", "marker", "x"]);
+        if shards == 1 {
+            use std::io::Write;
+            let incr = dir.path().join("appendonlydir/appendonly.aof.s0.1.incr.aof");
+            let mut f = std::fs::OpenOptions::new().append(true).open(incr).expect("the increment");
+            f.write_all(&encode(["SET", "injected", "1"])).unwrap();
+        }
+        assert_eq!(c.cmd(["DEBUG", "LOADAOF"]), Reply::Simple("OK".into()));
+        assert_eq!(c.get_str(["GET", "marker"]).as_deref(), Some("x"));
+        assert_eq!(c.get_str(["GET", "injected"]).map(|v| v == "1"), (shards == 1).then_some(true));
+        // During a rewrite: the reloaded dataset and the rewrite's files agree.
+        c.ok(["CONFIG", "SET", "rdb-key-save-delay", "5000"]);
+        assert_eq!(c.cmd(["BGREWRITEAOF"]), Reply::Simple("Background append only file rewriting started".into()));
+        let begun = wait_for(Duration::from_secs(10), || c.info("persistence")["current_save_keys_total"] != "0");
+        assert!(begun, "the shards' snapshots never began:\n{}", srv.log());
+        c.ok(["SET", "during", "1"]);
+        assert_eq!(c.cmd(["DEBUG", "LOADAOF"]), Reply::Simple("OK".into()));
+        assert_eq!(c.info("persistence")["aof_rewrite_in_progress"], "1", "the reload ran during the rewrite");
+        c.ok(["SET", "after", "1"]);
+        c.ok(["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+        let info = wait_rewrite_done(&srv, 1);
+        assert_eq!(info["aof_last_bgrewrite_status"], "ok");
+        let want = digest(&mut c);
+        assert_eq!(c.get_str(["GET", "during"]).as_deref(), Some("1"));
+        drop(c);
+        drop(srv);
+        let srv = start_aof(dir.path(), shards, &[DEBUG, "yes"]);
+        assert_eq!(digest(&mut srv.conn()), want, "--shards {shards}: after a restart");
+    }
+    // With appendonly no, what BGREWRITEAOF wrote loads (as in Redis's "Same dataset digest
+    // if saving/reloading as AOF?"); with no AOF at all Redis exits, shardis refuses.
+    let dir = TempDir::new("aof-debug-loadaof-off");
+    let d = dir.path().display().to_string();
+    let srv = Server::start(&["--shards", "4", "--dir", &d, DEBUG, "yes"]);
+    let mut c = srv.conn();
+    fill(&mut c);
+    assert_eq!(c.err(["DEBUG", "LOADAOF"]), "ERR There is no append only file to load");
+    c.ok(["CONFIG", "SET", "aof-use-rdb-preamble", "no"]);
+    assert_eq!(c.cmd(["BGREWRITEAOF"]), Reply::Simple("Background append only file rewriting started".into()));
+    wait_rewrite_done(&srv, 1);
+    let want = digest(&mut c);
+    c.ok(["SET", "not-in-the-files", "1"]);
+    assert_eq!(c.cmd(["DEBUG", "LOADAOF"]), Reply::Simple("OK".into()));
+    assert_eq!(digest(&mut c), want);
 }
