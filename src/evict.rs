@@ -67,7 +67,7 @@ pub fn perform(server: &Server, core: &mut ShardCore) -> EvictOutcome {
     let outcome = core.engine.perform_evictions(|db, key| {
         // An evicted key is a modified key to WATCH (signalModifiedKey).
         if watched {
-            server.touch_watched(shard, Some(db), Some(key));
+            server.touch_watched(shard, db, key);
         }
     });
     set_failing(server, core, outcome == EvictOutcome::Fail);

@@ -338,18 +338,14 @@ impl Server {
     }
 
     /// A write to (db, key) on `shard`: every client watching it will see its EXEC abort.
-    /// `key` None touches every watched key of the database (FLUSHDB, FLUSHALL, SWAPDB).
-    pub fn touch_watched(&self, shard: usize, db: Option<usize>, key: Option<&[u8]>) {
+    pub fn touch_watched(&self, shard: usize, db: usize, key: &[u8]) {
         let w = &self.watchers[shard];
         if w.count.load(Relaxed) == 0 {
             return;
         }
         let ids: Vec<u64> = {
             let map = w.map.lock().unwrap_or_else(|p| p.into_inner());
-            match key {
-                Some(k) => map.get(&(db.unwrap_or(0), k.to_vec())).cloned().unwrap_or_default(),
-                None => map.iter().filter(|((d, _), _)| db.is_none_or(|x| x == *d)).flat_map(|(_, v)| v.iter().copied()).collect(),
-            }
+            map.get(&(db, key.to_vec())).cloned().unwrap_or_default()
         };
         if ids.is_empty() {
             return;

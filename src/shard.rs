@@ -132,7 +132,7 @@ impl ShardCore {
         }
         for p in spec.key_positions(args) {
             let k = &args[p];
-            server.touch_watched(self.engine.id, Some(db), Some(k));
+            server.touch_watched(self.engine.id, db, k);
             if server.is_watched(self.engine.id, db, k) {
                 self.ready_keys.push((db, k.to_vec()));
             }
@@ -143,7 +143,7 @@ impl ShardCore {
     /// database): its WATCHers are touched and, if blocked clients wait on it, it is noted.
     /// Redis signals every key added to a database (dbAdd), whatever the command.
     pub fn note_ready(&mut self, server: &Server, db: usize, key: &[u8]) {
-        server.touch_watched(self.engine.id, Some(db), Some(key));
+        server.touch_watched(self.engine.id, db, key);
         if server.is_watched(self.engine.id, db, key) {
             self.ready_keys.push((db, key.to_vec()));
         }
@@ -161,7 +161,7 @@ impl ShardCore {
             }
             let here = |x: usize| self.engine.dbs.get(x).is_some_and(|t| t.main.contains_key(&key));
             if here(d) || other.is_some_and(here) {
-                server.touch_watched(id, Some(d), Some(&key));
+                server.touch_watched(id, d, &key);
             }
         }
     }
@@ -506,7 +506,7 @@ impl Node {
         }
         let timed_out = core.engine.active_expire_cycle(effort, Instant::now() + slice);
         for (db, key) in core.engine.expired_log.take().unwrap_or_default() {
-            self.server.touch_watched(core.engine.id, Some(db), Some(&key));
+            self.server.touch_watched(core.engine.id, db, &key);
         }
         let evicting = crate::evict::cron(&self.server, &mut core);
         core.engine.tables_cron(100);

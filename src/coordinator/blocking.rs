@@ -266,7 +266,7 @@ impl Blocked {
                 if popped {
                     // The pop (and push) modified keys: their WATCHers' EXEC aborts, as in Redis.
                     for k in std::iter::once(&key).chain(moved_to.as_ref()) {
-                        server.touch_watched(shards::route::shard_of(k, server.nshards), Some(db), Some(k));
+                        server.touch_watched(shards::route::shard_of(k, server.nshards), db, k);
                     }
                 }
                 if let Some(w) = self.take(server, id) {

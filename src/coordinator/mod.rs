@@ -255,10 +255,10 @@ fn touch_watchers(server: &Server, req: &CoordRequest, keys: &[Vec<u8>], multi_k
     }
     let n = server.nshards;
     for k in keys {
-        server.touch_watched(shards::route::shard_of(k, n), Some(req.db), Some(k));
+        server.touch_watched(shards::route::shard_of(k, n), req.db, k);
     }
     for (db, k) in multi_keys {
-        server.touch_watched(shards::route::shard_of(k, n), Some(*db), Some(k));
+        server.touch_watched(shards::route::shard_of(k, n), *db, k);
     }
 }
 

@@ -625,6 +625,16 @@ impl<R: Read> Input<R> {
     }
 }
 
+/// The elements of a listpack or ziplist holding pairs (hash fields and values, zset members
+/// and scores); `odd` is the error when their number is odd.
+fn packed_pairs<'a>(data: &'a [u8], listpack: bool, odd: &'static str) -> Result<Vec<blob::Elem<'a>>, &'static str> {
+    let elems = if listpack { blob::listpack_elems(data) } else { blob::ziplist_elems(data) }?;
+    if elems.len() % 2 != 0 {
+        return Err(odd);
+    }
+    Ok(elems)
+}
+
 /// rdbLoadObject for one value of type `t`. `Ok(None)`: an empty collection (Redis skips such
 /// keys when loading a file, and RESTORE refuses them).
 fn read_value<R: Read>(inp: &mut Input<R>, t: u8, key: &[u8], limits: &Limits) -> Result<Option<Value>, RdbError> {
@@ -717,10 +727,7 @@ fn read_value<R: Read>(inp: &mut Input<R>, t: u8, key: &[u8], limits: &Limits) -
         }
         TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
             let data = inp.string()?;
-            let elems = if t == TYPE_HASH_LISTPACK { blob::listpack_elems(&data) } else { blob::ziplist_elems(&data) }.map_err(corrupt)?;
-            if elems.len() % 2 != 0 {
-                return Err(corrupt("hash with an odd number of entries"));
-            }
+            let elems = packed_pairs(&data, t == TYPE_HASH_LISTPACK, "hash with an odd number of entries").map_err(corrupt)?;
             let mut h = Hash::default();
             for pair in elems.chunks_exact(2) {
                 if !h.set(&pair[0].to_vec(), &pair[1].to_vec(), limits) {
@@ -731,10 +738,7 @@ fn read_value<R: Read>(inp: &mut Input<R>, t: u8, key: &[u8], limits: &Limits) -
         }
         TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
             let data = inp.string()?;
-            let elems = if t == TYPE_ZSET_LISTPACK { blob::listpack_elems(&data) } else { blob::ziplist_elems(&data) }.map_err(corrupt)?;
-            if elems.len() % 2 != 0 {
-                return Err(corrupt("zset with an odd number of entries"));
-            }
+            let elems = packed_pairs(&data, t == TYPE_ZSET_LISTPACK, "zset with an odd number of entries").map_err(corrupt)?;
             let mut z = ZSet::new(elems.len() / 2 > limits.zset_max_listpack_entries);
             for pair in elems.chunks_exact(2) {
                 let m = pair[0].to_vec();
