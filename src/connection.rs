@@ -224,6 +224,9 @@ pub fn encode_multibulk(buf: &mut Vec<u8>, args: &Args<'_>) {
 }
 
 const READ_CHUNK: usize = 16 * 1024;
+/// A query buffer grown past this for one large request is shrunk back to [`READ_CHUNK`] once
+/// the request has been served.
+const QBUF_KEEP: usize = 4 * READ_CHUNK;
 /// Replies accumulated past this are handed to the writer before the rest of the pipeline is
 /// parsed; with no output buffer limit set, the connection reads on only once fewer than this
 /// many bytes wait for the socket.
@@ -463,6 +466,33 @@ fn socket(half: &OwnedReadHalf<TcpStream>) -> &TcpStream {
     unsafe { &*half.0.get() }
 }
 
+/// Below this many unparsed bytes a read holds one or two commands: not worth a look ahead.
+const PREFETCH_MIN_BYTES: usize = 128;
+
+/// Warms the cache for the keys of the next commands in `rbuf` from `pos` that this shard owns
+/// (see [`shards::Shard::prefetch`]); returns where the commands looked at end, so the caller
+/// asks again once it has parsed that far.
+fn prefetch_pipeline(node: &Node, db: usize, rbuf: &[u8], pos: usize) -> usize {
+    if rbuf.len() - pos < PREFETCH_MIN_BYTES {
+        return rbuf.len();
+    }
+    let mut keys: [&[u8]; shards::Shard::PREFETCH_MAX] = [&[]; shards::Shard::PREFETCH_MAX];
+    let (n, end) = crate::protocol::parse::peek_second_args(&rbuf[pos..], &mut keys);
+    if n < 2 {
+        return rbuf.len();
+    }
+    let nshards = node.server.nshards;
+    let mut mine = 0;
+    for i in 0..n {
+        if nshards == 1 || shards::route::shard_of(keys[i], nshards) == node.id {
+            keys[mine] = keys[i];
+            mine += 1;
+        }
+    }
+    node.core.borrow().engine.prefetch(db, &keys[..mine]);
+    pos + end
+}
+
 /// Serves one connection until it closes.
 pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
     let server = node.server.clone();
@@ -533,7 +563,11 @@ pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
         let limit = server.hot().client_query_buffer_limit as usize;
         let mut pos = 0;
         let mut fatal = false;
+        let mut prefetched_to = 0;
         loop {
+            if pos >= prefetched_to {
+                prefetched_to = prefetch_pipeline(&node, conn.db, &rbuf, pos);
+            }
             let hot = server.hot();
             let parsed = parser.parse(&rbuf[pos..], hot.proto_max_bulk_len, conn.authenticated);
             match parsed {
@@ -626,13 +660,15 @@ pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
             break;
         }
         // Keep only the unparsed tail (a partly received command); give back the room a
-        // large request needed once it has been served.
+        // large request needed once it has been served (Redis shrinks an idle client's query
+        // buffer within seconds; memory freed by UNLINK must not stay held here).
         if pos > 0 {
             rbuf.drain(..pos);
         }
-        if rbuf.capacity() > 1 << 20 && rbuf.len() < READ_CHUNK && !parser.in_progress() {
+        if rbuf.capacity() > QBUF_KEEP && rbuf.len() < READ_CHUNK && !parser.in_progress() {
             rbuf.shrink_to(READ_CHUNK);
         }
+        parser.shrink();
         info.qbuf.store(rbuf.len(), Relaxed);
         info.qbuf_cap.store(rbuf.capacity(), Relaxed);
         if rbuf.len() > limit {

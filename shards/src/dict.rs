@@ -82,6 +82,18 @@ impl<V> Table<V> {
     }
 }
 
+/// A hint to load the cache line at `p`; never faults, whatever `p` points to.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch instructions do not access memory architecturally (no fault, no UB).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Walks a chain to the node holding `key`, or else to the empty link at the chain's end.
 fn chain_entry<'a, V>(mut cur: &'a mut Link<V>, key: &[u8]) -> Result<&'a mut Node<V>, &'a mut Link<V>> {
     while cur.as_deref().is_some_and(|n| *n.key != *key) {
@@ -223,6 +235,48 @@ impl<V> Dict<V> {
     #[inline]
     pub fn contains_key(&self, key: &[u8]) -> bool {
         self.find(key).is_some()
+    }
+
+    /// The hash a lookup of `key` would compute, for [`Dict::prefetch_bucket`] and
+    /// [`Dict::prefetch_node`].
+    #[inline]
+    pub fn hash_of(&self, key: &[u8]) -> u64 {
+        self.hash(key)
+    }
+
+    /// Asks the CPU to start loading the bucket slot of hash `h` (no effect on results). A
+    /// lookup otherwise waits on two dependent cache misses, the slot then the node; issuing
+    /// the slots of a whole pipeline first lets those misses overlap.
+    #[inline]
+    pub fn prefetch_bucket(&self, h: u64) {
+        for t in &self.ht[..self.tables()] {
+            if let Some(slot) = t.buckets.get(h as usize & t.mask()) {
+                prefetch(slot as *const Link<V> as *const u8);
+            }
+        }
+    }
+
+    /// Second step after [`Dict::prefetch_bucket`]: reads the slot (by now in the cache, or on
+    /// its way) and asks for the first node of its chain.
+    #[inline]
+    pub fn prefetch_node(&self, h: u64) {
+        for t in &self.ht[..self.tables()] {
+            if let Some(Some(node)) = t.buckets.get(h as usize & t.mask()) {
+                // A node may straddle two cache lines: ask for both ends.
+                let p = &**node as *const Node<V> as *const u8;
+                prefetch(p);
+                prefetch(p.wrapping_add(mem::size_of::<Node<V>>() - 1));
+            }
+        }
+    }
+
+    #[inline]
+    fn tables(&self) -> usize {
+        if self.rehash_idx.is_some() {
+            2
+        } else {
+            1
+        }
     }
 
     /// Mutable lookup; like Redis's dictFind it advances an in-progress rehash by one step.

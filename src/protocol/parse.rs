@@ -41,6 +41,45 @@ impl ParseError {
     }
 }
 
+/// The second argument (for most commands, the first key) of each complete RESP multibulk
+/// command at the start of `buf`, up to `out.len()` of them; stops at the first command that
+/// is inline, incomplete or malformed (the parser proper reports those). A cheap look ahead
+/// for prefetching, never a substitute for parsing.
+/// Returns how many it found and where the last command it looked at ends.
+pub fn peek_second_args<'a>(buf: &'a [u8], out: &mut [&'a [u8]]) -> (usize, usize) {
+    fn line(buf: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
+        if *buf.get(at)? != tag {
+            return None;
+        }
+        let end = at + 1 + memchr(b'\r', buf.get(at + 1..)?)?;
+        let n = std::str::from_utf8(&buf[at + 1..end]).ok()?.parse::<usize>().ok()?;
+        Some((n, end + 2))
+    }
+    let (mut pos, mut found) = (0, 0);
+    while found < out.len() {
+        let Some((argc, mut at)) = line(buf, pos, b'*') else { break };
+        let mut second = None;
+        for i in 0..argc {
+            let Some((len, start)) = line(buf, at, b'$') else { return (found, pos) };
+            match start.checked_add(len) {
+                Some(end) if end + 2 <= buf.len() => {}
+                _ => return (found, pos),
+            }
+            let end = start + len;
+            if i == 1 {
+                second = Some(&buf[start..end]);
+            }
+            at = end + 2;
+        }
+        if let Some(k) = second {
+            out[found] = k;
+            found += 1;
+        }
+        pos = at;
+    }
+    (found, pos)
+}
+
 /// One complete command: its arguments, as ranges into the command's bytes or owned (inline).
 pub struct Args<'a> {
     buf: &'a [u8],
@@ -239,6 +278,18 @@ impl Parser {
         Args { buf: cmd, ranges: &self.ranges, owned: &self.owned, inline: self.inline }
     }
 
+    /// Gives back the room a command with very many arguments needed (Redis frees each
+    /// command's argv); only between commands.
+    pub fn shrink(&mut self) {
+        const KEEP: usize = 1024;
+        if !self.in_progress() && self.ranges.capacity() > KEEP {
+            self.ranges = Vec::new();
+        }
+        if !self.in_progress() && self.owned.capacity() > KEEP {
+            self.owned = Vec::new();
+        }
+    }
+
     /// True while a command is partly parsed (the reader must keep its bytes).
     pub fn in_progress(&self) -> bool {
         self.remaining > 0 || self.next > 0
@@ -368,6 +419,25 @@ mod tests {
             pos += n;
         }
         Ok(cmds)
+    }
+
+    #[test]
+    fn peek_finds_second_arguments_and_stops_where_parsing_must_decide() {
+        let mut out: [&[u8]; 4] = [&[]; 4];
+        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nbb\r\n$1\r\nv\r\n";
+        let (n, end) = peek_second_args(buf, &mut out);
+        assert_eq!((n, end), (2, buf.len()));
+        assert_eq!(out[..2], [&b"a"[..], &b"bb"[..]]);
+        // An incomplete command ends the look ahead before it.
+        let (n, end) = peek_second_args(&buf[..buf.len() - 3], &mut out);
+        assert_eq!((n, end), (1, 34));
+        // Inline commands, garbage and absurd lengths stop it without a panic.
+        assert_eq!(peek_second_args(b"GET a\r\n", &mut out), (0, 0));
+        assert_eq!(peek_second_args(b"*2\r\n$x\r\n", &mut out), (0, 0));
+        assert_eq!(peek_second_args(b"*2\r\n$18446744073709551615\r\nab\r\n", &mut out), (0, 0));
+        // It looks at no more commands than it has room for.
+        let many = buf.repeat(3);
+        assert_eq!(peek_second_args(&many, &mut out).0, 4);
     }
 
     #[test]

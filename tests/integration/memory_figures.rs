@@ -273,3 +273,27 @@ fn memory_usage_tracks_the_size_of_a_key() {
         assert_eq!(c.err(["MEMORY", "USAGE", "h", "SAMPLES", "x"]), "ERR value is not an integer or out of range");
     });
 }
+
+/// Redis's unit/lazyfree "UNLINK can reclaim memory in background": a 100k-member set sent as
+/// one command and then unlinked gives its memory back, including the query buffer that one
+/// large request needed (it used to stay with the client).
+#[test]
+fn unlink_gives_back_a_large_set_and_the_query_buffer_that_brought_it() {
+    let s = Server::start(&["--shards", "1"]);
+    let mut c = s.conn();
+    let used = |s: &Server| num(&s.info("memory"), "used_memory");
+    let before = used(&s);
+    let mut args: Vec<Vec<u8>> = vec![b"SADD".to_vec(), b"myset".to_vec()];
+    args.extend((0..100_000).map(|i: i32| i.to_string().into_bytes()));
+    assert_eq!(c.cmd(args).as_int(), 100_000);
+    let peak = used(&s);
+    assert!(peak > before + 1_000_000, "a 100k-member set costs more than 1 MB: {before} -> {peak}");
+    let id = c.cmd(["CLIENT", "ID"]).as_int();
+    let mut admin = s.conn();
+    let fields = client_fields(&mut admin, id).expect("client listed");
+    let qbuf_free: i64 = fields["qbuf-free"].parse().unwrap();
+    assert!(qbuf_free <= 64 * 1024, "the query buffer shrank after the large request: {fields:?}");
+    assert_eq!(c.cmd(["UNLINK", "myset"]).as_int(), 1);
+    let after = used(&s);
+    assert!(after < peak && after < before * 2, "memory reclaimed: before {before}, peak {peak}, after {after}");
+}
