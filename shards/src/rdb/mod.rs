@@ -14,6 +14,7 @@
 //! offset.
 
 pub mod blob;
+mod lzf;
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -159,14 +160,13 @@ fn put_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
         }
     }
     if compress && s.len() > 20 {
-        if let Ok(c) = lzf::compress(s) {
-            if !c.is_empty() && c.len() <= s.len() - 4 {
-                out.push(0xC0 | ENC_LZF);
-                put_len(out, c.len() as u64);
-                put_len(out, s.len() as u64);
-                out.extend_from_slice(&c);
-                return;
-            }
+        let mut c = Vec::with_capacity(s.len());
+        if lzf::compress(s, &mut c, s.len() - 4) {
+            out.push(0xC0 | ENC_LZF);
+            put_len(out, c.len() as u64);
+            put_len(out, s.len() as u64);
+            out.extend_from_slice(&c);
+            return;
         }
     }
     put_len(out, s.len() as u64);
@@ -595,7 +595,7 @@ impl<R: Read> Input<R> {
                 if len == 0 || len > clen.saturating_mul(90).saturating_add(64) {
                     return Err(RdbError { offset: at, what: format!("LZF string claims {len} bytes from {clen}") });
                 }
-                match lzf::decompress(&c, len as usize) {
+                match ::lzf::decompress(&c, len as usize) {
                     Ok(v) if v.len() as u64 == len => Ok(v),
                     _ => Err(RdbError { offset: at, what: "invalid LZF compressed string".into() }),
                 }
