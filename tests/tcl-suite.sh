@@ -9,7 +9,7 @@ if [ ! -x "$SUITE" ] && [ ! -f "$SUITE" ]; then
     echo "tcl-suite: $SUITE not found (the shared tools sit beside the repository)" >&2
     exit 1
 fi
-UNITS=${TCL_UNITS:-"unit/type/string unit/type/incr unit/expire unit/keyspace unit/protocol unit/info-command unit/quit unit/scan unit/sort unit/bitops unit/bitfield unit/type/list unit/type/list-2 unit/type/list-3 unit/type/hash unit/type/set unit/type/zset unit/dump unit/multi unit/other"}
+UNITS=${TCL_UNITS:-"unit/type/string unit/type/incr unit/expire unit/keyspace unit/protocol unit/info-command unit/quit unit/scan unit/sort unit/bitops unit/bitfield unit/type/list unit/type/list-2 unit/type/list-3 unit/type/hash unit/type/set unit/type/zset unit/dump unit/multi unit/other unit/lazyfree unit/introspection unit/introspection-2"}
 PORT=${TCL_PORT:-21379}
 BIN=$(pwd)/target/release/shardis
 [ -x "$BIN" ] || cargo build --release
