@@ -210,6 +210,8 @@ pub enum Msg {
     Replies { token: u64, replies: ReplyBatch },
     /// The coordinator asks for exclusive access to the core.
     Hold,
+    /// A published message for clients this shard serves.
+    Publish(Arc<crate::pubsub::Publication>, Vec<crate::pubsub::Delivery>),
     /// Startup: the loaded dataset replaces the empty core the shard served while loading;
     /// the shard acknowledges on the channel.
     Install(Box<ShardCore>, Sender<()>),
@@ -425,6 +427,7 @@ impl Node {
                 }
             }
             Msg::Hold => self.hold(),
+            Msg::Publish(p, list) => crate::pubsub::deliver(self, &p, list),
             Msg::Install(loaded, ack) => {
                 let mut core = self.core.borrow_mut();
                 let mut loaded = *loaded;
