@@ -415,6 +415,20 @@ impl PushSink {
                 w.wake();
             }
         }
+        Self::enforce(node, &mut o);
+        o.publish();
+    }
+
+    /// The shard's cron: a subscriber past its soft limit for longer than its seconds is
+    /// closed even when no more messages come (Redis's clientsCron does the same check).
+    pub fn check_limits(&self, node: &Node) {
+        let mut o = self.ob.borrow_mut();
+        if !o.failed && !o.closing {
+            Self::enforce(node, &mut o);
+        }
+    }
+
+    fn enforce(node: &Node, o: &mut Outbox) {
         if o.over_limit(node.server.obuf_limit(ClientClass::Pubsub), true) {
             log_over_limit(node, &o.info);
             o.failed = true;
@@ -431,8 +445,8 @@ impl PushSink {
                 w.wake();
             }
             o.wake_drained();
+            o.publish();
         }
-        o.publish();
     }
 }
 
@@ -724,7 +738,7 @@ pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
                             }
                         }
                     }
-                    if !reply.buf.is_empty() && conn.pubsub.active() {
+                    if conn.pubsub.active() && !reply.buf.is_empty() {
                         out.hold_pushes();
                     }
                     if conn.close_after_reply {
@@ -969,7 +983,7 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
             drop(core);
             crate::command::server::maybe_slowlog(server, spec, args, us, &conn.info);
             reply.resp3 = conn.resp3;
-            if crate::pubsub::replies_are_pushes(spec.name) {
+            if spec.has(flag::PUBSUB) && crate::pubsub::replies_are_pushes(spec.name) {
                 // Pub/Sub confirmations are pushes: CLIENT REPLY OFF/SKIP does not drop them.
                 take_discard(conn);
                 return Step::Done;

@@ -16,7 +16,7 @@
 //! receiver is still subscribed when it arrives, so nothing follows an UNSUBSCRIBE's reply; and
 //! a connection's subscriptions all go when it closes (QUIT, RESET, CLIENT KILL, disconnect).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -238,6 +238,8 @@ pub struct Subscriber {
     shard: usize,
     sink: PushSink,
     subs: RefCell<Subscriptions>,
+    /// Subscribed to anything (read on every command: a plain cell, not the shared counts).
+    active: Cell<bool>,
 }
 
 thread_local! {
@@ -247,14 +249,14 @@ thread_local! {
 
 impl Subscriber {
     pub fn new(info: Arc<ClientInfo>, shard: usize, sink: PushSink) -> Rc<Subscriber> {
-        Rc::new(Subscriber { info, shard, sink, subs: RefCell::default() })
+        Rc::new(Subscriber { info, shard, sink, subs: RefCell::default(), active: Cell::new(false) })
     }
 
     /// Whether the client has any subscription: Redis's CLIENT_PUBSUB flag (the RESP2
     /// subscribed context, the pubsub output buffer class, CLIENT LIST flags=P).
     #[inline]
     pub fn active(&self) -> bool {
-        self.info.is_pubsub()
+        self.active.get()
     }
 
     /// SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE: one confirmation per name, duplicates included.
@@ -324,6 +326,7 @@ impl Subscriber {
             self.info.subs[kind as usize].store(subs.count(kind), Relaxed);
         }
         let active = subs.total() > 0;
+        self.active.set(active);
         LOCAL.with(|l| {
             let mut l = l.borrow_mut();
             if active {
@@ -369,6 +372,14 @@ pub fn deliver(node: &Node, p: &Publication, list: Vec<Delivery>) {
         out.bulk(&p.channel);
         out.bulk(&p.message);
         sub.sink.push(node, &out.buf);
+    }
+}
+
+/// The shard's cron: holds this shard's subscribers to their output buffer limits.
+pub fn cron(node: &Node) {
+    let subscribers: Vec<Rc<Subscriber>> = LOCAL.with(|l| l.borrow().values().cloned().collect());
+    for sub in subscribers {
+        sub.sink.check_limits(node);
     }
 }
 

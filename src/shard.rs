@@ -522,6 +522,7 @@ impl Node {
         crate::snapshot::cron(&self.server, &core);
         drop(core);
         self.check_client_timeouts();
+        crate::pubsub::cron(self);
         if evicting {
             // Over maxmemory and stopped by the time limit: continue on the next turn, as
             // Redis's eviction timer does.
@@ -540,7 +541,8 @@ impl Node {
         }
         let now = shards::keyspace::wall_clock_ms();
         let clients = self.server.clients.lock().unwrap_or_else(|p| p.into_inner());
-        for c in clients.values().filter(|c| c.shard == self.id) {
+        // Redis's clientsCronHandleTimeout spares subscribers: they wait for messages, not idle.
+        for c in clients.values().filter(|c| c.shard == self.id && !c.is_pubsub()) {
             let idle = now - c.last_interaction_ms.load(Ordering::Relaxed);
             if idle > (timeout as i64) * 1000 {
                 c.kill.store(true, Ordering::Relaxed);

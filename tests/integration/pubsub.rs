@@ -464,3 +464,40 @@ fn mem_clients_normal_counts_what_subscribers_have_not_read() {
     drop(slow);
     assert!(wait_for(SETTLE, || admin.info("memory")["mem_clients_normal"].parse::<i64>().unwrap_or(i64::MAX) < base + (1 << 20)));
 }
+
+#[test]
+fn subscribers_are_not_closed_as_idle_clients() {
+    let s = Server::start(&["--shards", "2", "--timeout", "1"]);
+    let mut sub = s.conn();
+    subscribe(&mut sub, "SUBSCRIBE", &["quiet"]);
+    let mut idle = s.conn();
+    assert_eq!(idle.cmd(["PING"]), Reply::Simple("PONG".into()));
+    // An idle client goes after its second; the subscriber, as quiet, stays.
+    idle.expect_closed();
+    assert!(sub.is_silent_for(Duration::from_millis(2500)), "the subscriber was closed as idle");
+    let mut p = s.conn();
+    assert_eq!(p.int(["PUBLISH", "quiet", "still here"]), 1);
+    assert_eq!(sub.read(), msg("message", "quiet", b("still here")));
+}
+
+#[test]
+fn subscriber_over_the_pubsub_soft_limit_is_closed_when_no_more_messages_come() {
+    let s = Server::start(&["--shards", "2", "--client-output-buffer-limit", "pubsub 0 1mb 1"]);
+    let mut admin = s.conn();
+    let mut slow = s.conn();
+    let id = slow.int(["CLIENT", "ID"]);
+    subscribe(&mut slow, "SUBSCRIBE", &["flood"]);
+    // 24 MB at once, well past what the kernel's socket buffers take, then silence.
+    let payload = "x".repeat(1 << 20);
+    for _ in 0..24 {
+        assert_eq!(admin.int(["PUBLISH", "flood", &payload]), 1);
+    }
+    let start = Instant::now();
+    assert!(
+        wait_for(SETTLE, || client_fields(&mut admin, id).is_none()),
+        "the subscriber over its soft limit stayed connected: {:?}",
+        client_fields(&mut admin, id)
+    );
+    // The soft limit's second had to pass first (the cron, not a new message, closed it).
+    assert!(start.elapsed() >= Duration::from_millis(500), "closed after {:?}", start.elapsed());
+}
