@@ -129,11 +129,12 @@ fn pubsub_help(x: &mut Exec<'_>, _a: &Args<'_>) -> CmdResult {
 const G: &str = "pubsub";
 const N: KeySpec = KeySpec::None;
 const L: Route = Route::Local;
-/// Shard channels are declared as keys, as in Redis (cluster mode routes them by slot).
+/// Shard channels are declared as keys, as in Redis (cluster mode routes them by slot); the
+/// PUBSUB flag makes their key specs not_key (see introspect's key_spec_flag).
 const ALL: KeySpec = KeySpec::Range(1, -1, 1);
 const FIRST: KeySpec = KeySpec::Range(1, 1, 1);
 const SUB: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
-const PUB: u32 = PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE;
+const PUB: u32 = PUBSUB | LOADING | STALE | FAST;
 
 pub static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
     row("channels", -2, PUBSUB | LOADING | STALE, N, L, Data(pubsub_channels), G, "2.8.0", "List active channels", "[pattern]"),
