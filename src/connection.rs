@@ -14,6 +14,10 @@
 //! Redis holds them (hard limit: closed at once; soft limit: closed once over it for longer than
 //! its seconds). With no limit set for its class, the connection stops reading while more than
 //! [`OUTPUT_FLUSH`] bytes wait, so a client that never reads never grows the server either.
+//!
+//! Pub/Sub messages reach the outbox from the shard's mailbox task, through the connection's
+//! [`PushSink`], while the connection waits for requests: behind the replies it still holds,
+//! and held to the pubsub class's limits as they arrive (see [`crate::pubsub`]).
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -329,7 +333,7 @@ impl Outbox {
     fn publish(&self) {
         let i = &self.info;
         i.omem.store(self.pending(), Relaxed);
-        i.oll.store(usize::from(!self.queued.is_empty()) + usize::from(self.in_flight > 0), Relaxed);
+        i.oll.store(usize::from(!self.queued.is_empty()) + usize::from(self.in_flight > 0) + usize::from(!self.pushes.is_empty()), Relaxed);
         i.obuf_mem.store(self.reply_cap + self.queued.capacity() + self.in_flight_cap + self.spare.capacity() + self.pushes.capacity(), Relaxed);
     }
 
@@ -589,7 +593,7 @@ fn prefetch_pipeline(node: &Node, db: usize, rbuf: &[u8], pos: usize) -> usize {
 /// Serves one connection until it closes.
 pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
     let server = node.server.clone();
-    let out = Output::new(info.clone());
+    let mut out = Output::new(info.clone());
     let mut conn = ConnState {
         id: info.id,
         db: 0,
@@ -617,7 +621,6 @@ pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
     );
     let (mut stream, writer) = stream.into_split();
     let fd = info.fd;
-    let mut out = out;
     monoio::spawn(write_loop(writer, out.ob.clone(), node.clone()));
     // How the connection ends: after sending what it owes (the peer closed, QUIT, a protocol
     // error), or at once (killed, over a buffer limit, socket failed).

@@ -166,6 +166,8 @@ pub struct Subscriptions {
     channels: HashSet<Vec<u8>>,
     patterns: Vec<Vec<u8>>,
     shard_channels: HashSet<Vec<u8>>,
+    /// The bytes of the names held, kept as they come and go.
+    name_bytes: usize,
 }
 
 impl Subscriptions {
@@ -178,7 +180,7 @@ impl Subscriptions {
     }
 
     fn insert(&mut self, kind: Kind, name: &[u8]) -> bool {
-        match kind {
+        let added = match kind {
             Kind::Channel => self.channels.insert(name.to_vec()),
             Kind::Pattern if self.has(kind, name) => false,
             Kind::Pattern => {
@@ -186,11 +188,15 @@ impl Subscriptions {
                 true
             }
             Kind::Shard => self.shard_channels.insert(name.to_vec()),
+        };
+        if added {
+            self.name_bytes += name.len();
         }
+        added
     }
 
     fn remove(&mut self, kind: Kind, name: &[u8]) -> bool {
-        match kind {
+        let removed = match kind {
             Kind::Channel => self.channels.remove(name),
             Kind::Pattern => {
                 let before = self.patterns.len();
@@ -198,7 +204,19 @@ impl Subscriptions {
                 self.patterns.len() != before
             }
             Kind::Shard => self.shard_channels.remove(name),
+        };
+        if removed {
+            self.name_bytes -= name.len();
         }
+        removed
+    }
+
+    /// What these subscriptions cost the client (Redis's pubsubMemOverhead counts the
+    /// tables; here each connection also holds its own copy of the names).
+    fn mem(&self) -> usize {
+        let slot = std::mem::size_of::<Vec<u8>>();
+        // A hash set's slot is the element and one control byte.
+        (self.channels.capacity() + self.shard_channels.capacity()) * (slot + 1) + self.patterns.capacity() * slot + self.name_bytes
     }
 
     fn all(&self, kind: Kind) -> Vec<Vec<u8>> {
@@ -325,6 +343,7 @@ impl Subscriber {
         for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
             self.info.subs[kind as usize].store(subs.count(kind), Relaxed);
         }
+        self.info.subs_mem.store(subs.mem(), Relaxed);
         let active = subs.total() > 0;
         self.active.set(active);
         LOCAL.with(|l| {
@@ -410,9 +429,11 @@ mod tests {
         assert_eq!(s.reply_count(Kind::Pattern), 2);
         assert_eq!(s.reply_count(Kind::Shard), 1);
         assert_eq!(s.total(), 3);
+        assert_eq!(s.name_bytes, 4);
         assert!(s.remove(Kind::Pattern, b"a*"));
         assert!(!s.remove(Kind::Pattern, b"a*"));
         assert_eq!(s.reply_count(Kind::Channel), 1);
+        assert_eq!(s.name_bytes, 2);
     }
 
     #[test]

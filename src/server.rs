@@ -59,8 +59,10 @@ pub struct ClientInfo {
     pub obuf_mem: AtomicUsize,
     /// The connection task's fixed state (its parser and routing structures).
     pub state_mem: AtomicUsize,
-    /// Subscriptions: channels, patterns, shard channels (CLIENT LIST sub/psub/ssub).
+    /// Subscriptions: channels, patterns, shard channels (CLIENT LIST sub/psub/ssub), and the
+    /// bytes the connection's own record of them takes.
     pub subs: [AtomicUsize; 3],
+    pub subs_mem: AtomicUsize,
 }
 
 impl ClientInfo {
@@ -91,6 +93,7 @@ impl ClientInfo {
             obuf_mem: 0.into(),
             state_mem: 0.into(),
             subs: Default::default(),
+            subs_mem: 0.into(),
         }
     }
 
@@ -103,7 +106,11 @@ impl ClientInfo {
     /// The bytes this client costs: its buffers and its own state (CLIENT LIST tot-mem, INFO
     /// mem_clients_normal).
     pub fn mem_usage(&self) -> usize {
-        self.qbuf_cap.load(Relaxed) + self.obuf_mem.load(Relaxed) + std::mem::size_of::<ClientInfo>() + self.state_mem.load(Relaxed)
+        self.qbuf_cap.load(Relaxed)
+            + self.obuf_mem.load(Relaxed)
+            + std::mem::size_of::<ClientInfo>()
+            + self.state_mem.load(Relaxed)
+            + self.subs_mem.load(Relaxed)
     }
 
     /// A client with no connection (tests, internal callers).

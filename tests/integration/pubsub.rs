@@ -369,6 +369,15 @@ fn client_list_shows_subscriptions_and_the_pubsub_type() {
         subscribe(&mut c, "SSUBSCRIBE", &["s1", "s2", "s3"]);
         let f = client_fields(&mut admin, id).expect("listed");
         assert_eq!((f["flags"].as_str(), f["sub"].as_str(), f["psub"].as_str(), f["ssub"].as_str()), ("P", "2", "1", "3"));
+        // What the subscriptions cost shows in tot-mem.
+        let before: u64 = f["tot-mem"].parse().expect("tot-mem");
+        let many: Vec<String> = (0..1000).map(|i| format!("channel:{i:06}")).collect();
+        let names: Vec<&str> = many.iter().map(String::as_str).collect();
+        subscribe(&mut c, "SUBSCRIBE", &names);
+        let f = client_fields(&mut admin, id).expect("listed");
+        let after: u64 = f["tot-mem"].parse().expect("tot-mem");
+        assert!(after >= before + 1000 * 14, "tot-mem {before} -> {after} for 1000 channels");
+        assert_eq!(f["sub"], "1002");
         let pubsub = admin.cmd(["CLIENT", "LIST", "TYPE", "pubsub"]).as_str();
         assert_eq!(pubsub.lines().count(), 1, "{pubsub}");
         assert!(pubsub.starts_with(&format!("id={id} ")), "{pubsub}");
