@@ -14,6 +14,10 @@
 //! Redis holds them (hard limit: closed at once; soft limit: closed once over it for longer than
 //! its seconds). With no limit set for its class, the connection stops reading while more than
 //! [`OUTPUT_FLUSH`] bytes wait, so a client that never reads never grows the server either.
+//!
+//! Pub/Sub messages reach the outbox from the shard's mailbox task, through the connection's
+//! [`PushSink`], while the connection waits for requests: behind the replies it still holds,
+//! and held to the pubsub class's limits as they arrive (see [`crate::pubsub`]).
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -62,6 +66,8 @@ pub struct ConnState {
     pub watching: Vec<(usize, Vec<u8>)>,
     /// The position in this shard's effect stream its replies wait for (see Node::persist).
     pub durable_needed: u64,
+    /// Its Pub/Sub subscriptions and the way messages reach its output.
+    pub pubsub: Rc<crate::pubsub::Subscriber>,
 }
 
 impl ConnState {
@@ -253,6 +259,14 @@ struct Outbox {
     failed: bool,
     /// The connection is done: the writer sends what is queued and ends.
     closing: bool,
+    /// The connection task holds replies not yet handed over: Pub/Sub messages arriving
+    /// meanwhile wait in `pushes` and follow those replies (a SUBSCRIBE's confirmation always
+    /// comes before the first message it lets through).
+    held: bool,
+    pushes: Vec<u8>,
+    /// Unix seconds when the soft limit was first seen passed (Redis's
+    /// obuf_soft_limit_reached_time).
+    soft_since: Option<i64>,
     info: Arc<ClientInfo>,
 }
 
@@ -261,7 +275,42 @@ type SharedOutbox = Rc<RefCell<Outbox>>;
 impl Outbox {
     /// Reply bytes not yet sent (Redis's getClientOutputBufferMemoryUsage).
     fn pending(&self) -> usize {
-        self.queued.len() + self.in_flight
+        self.queued.len() + self.in_flight + self.pushes.len()
+    }
+
+    /// Redis's checkClientOutputBufferLimits: the hard limit closes at once, the soft limit
+    /// once it has been passed continuously for more than its seconds.
+    fn over_limit(&mut self, limit: crate::config::ObufLimit, authenticated: bool) -> bool {
+        let used = self.pending() as u64;
+        // Redis: a client that has not authenticated may not hold more than 1 KiB of replies.
+        if used > 1024 && !authenticated {
+            return true;
+        }
+        let hard = limit.hard > 0 && used >= limit.hard;
+        let mut soft = limit.soft > 0 && used >= limit.soft;
+        if soft {
+            let now = shards::keyspace::wall_clock_ms() / 1000;
+            match self.soft_since {
+                None => {
+                    self.soft_since = Some(now);
+                    soft = false;
+                }
+                Some(since) => soft = now - since > limit.soft_seconds as i64,
+            }
+        } else {
+            self.soft_since = None;
+        }
+        hard || soft
+    }
+
+    /// Hands the Pub/Sub messages that waited behind the connection's replies to the writer.
+    fn release_pushes(&mut self) {
+        self.held = false;
+        if !self.pushes.is_empty() {
+            let mut p = std::mem::take(&mut self.pushes);
+            self.hand_over(&mut p);
+            self.pushes = p;
+        }
     }
 
     /// Moves `buf`'s bytes to the queue (leaving `buf` empty, with a recycled buffer's room).
@@ -284,8 +333,8 @@ impl Outbox {
     fn publish(&self) {
         let i = &self.info;
         i.omem.store(self.pending(), Relaxed);
-        i.oll.store(usize::from(!self.queued.is_empty()) + usize::from(self.in_flight > 0), Relaxed);
-        i.obuf_mem.store(self.reply_cap + self.queued.capacity() + self.in_flight_cap + self.spare.capacity(), Relaxed);
+        i.oll.store(usize::from(!self.queued.is_empty()) + usize::from(self.in_flight > 0) + usize::from(!self.pushes.is_empty()), Relaxed);
+        i.obuf_mem.store(self.reply_cap + self.queued.capacity() + self.in_flight_cap + self.spare.capacity() + self.pushes.capacity(), Relaxed);
     }
 
     fn wake_drained(&mut self) {
@@ -341,13 +390,73 @@ async fn write_loop(mut sock: OwnedWriteHalf<TcpStream>, ob: SharedOutbox, node:
     }
 }
 
-/// The connection task's side of its output: the outbox, and since when the client has been
-/// over its soft limit.
+/// Logs Redis's line for a client closed over its output buffer limits.
+fn log_over_limit(node: &Node, info: &ClientInfo) {
+    let line = crate::command::connection::client_line(info, shards::keyspace::wall_clock_ms(), None);
+    tracing::warn!(shard = node.id, "Client {line} scheduled to be closed ASAP for overcoming of output buffer limits.");
+}
+
+/// Where Pub/Sub messages for one connection go: its outbox, written to by its shard's mailbox
+/// task while the connection waits for requests.
+pub struct PushSink {
+    ob: SharedOutbox,
+}
+
+impl PushSink {
+    /// Queues a message behind the connection's replies, and holds the client to the pubsub
+    /// class's output buffer limits: over them, it is closed at once and what it had not read
+    /// is dropped (a subscriber that never reads never grows the server past its limit).
+    pub fn push(&self, node: &Node, bytes: &[u8]) {
+        let mut o = self.ob.borrow_mut();
+        if o.failed || o.closing {
+            return;
+        }
+        if o.held {
+            o.pushes.extend_from_slice(bytes);
+        } else {
+            o.queued.extend_from_slice(bytes);
+            if let Some(w) = o.writer.take() {
+                w.wake();
+            }
+        }
+        Self::enforce(node, &mut o);
+        o.publish();
+    }
+
+    /// The shard's cron: a subscriber past its soft limit for longer than its seconds is
+    /// closed even when no more messages come (Redis's clientsCron does the same check).
+    pub fn check_limits(&self, node: &Node) {
+        let mut o = self.ob.borrow_mut();
+        if !o.failed && !o.closing {
+            Self::enforce(node, &mut o);
+        }
+    }
+
+    fn enforce(node: &Node, o: &mut Outbox) {
+        if o.over_limit(node.server.obuf_limit(ClientClass::Pubsub), true) {
+            log_over_limit(node, &o.info);
+            o.failed = true;
+            o.queued = Vec::new();
+            o.pushes = Vec::new();
+            o.info.kill.store(true, Relaxed);
+            // SAFETY: shutdown(2) on the connection's socket, still open: its connection task is
+            // alive (it leaves the shard's table of subscribers before it ends), and wakes from
+            // its read to close.
+            unsafe {
+                libc::shutdown(o.info.fd, libc::SHUT_RDWR);
+            }
+            if let Some(w) = o.writer.take() {
+                w.wake();
+            }
+            o.wake_drained();
+            o.publish();
+        }
+    }
+}
+
+/// The connection task's side of its output.
 struct Output {
     ob: SharedOutbox,
-    /// Unix seconds when the soft limit was first seen passed (Redis's
-    /// obuf_soft_limit_reached_time).
-    soft_since: Option<i64>,
 }
 
 impl Output {
@@ -362,9 +471,21 @@ impl Output {
             drained: None,
             failed: false,
             closing: false,
+            held: false,
+            pushes: Vec::new(),
+            soft_since: None,
             info,
         };
-        Output { ob: Rc::new(RefCell::new(ob)), soft_since: None }
+        Output { ob: Rc::new(RefCell::new(ob)) }
+    }
+
+    fn sink(&self) -> PushSink {
+        PushSink { ob: self.ob.clone() }
+    }
+
+    /// Messages arriving from now on wait behind the replies the connection holds.
+    fn hold_pushes(&self) {
+        self.ob.borrow_mut().held = true;
     }
 
     /// Hands the replies gathered so far to the writer, once the records they acknowledge are in
@@ -373,53 +494,29 @@ impl Output {
     /// more than [`OUTPUT_FLUSH`] bytes are pending.
     async fn deliver(&mut self, node: &Node, conn: &ConnState, reply: &mut Reply) -> bool {
         node.persist(conn.durable_needed).await;
-        let class = ClientClass::Normal;
+        // A subscribed client is of the pubsub class (Redis's getClientType).
+        let class = if conn.pubsub.active() { ClientClass::Pubsub } else { ClientClass::Normal };
         let limit = node.server.obuf_limit(class);
         {
             let mut o = self.ob.borrow_mut();
             if !reply.buf.is_empty() {
                 o.hand_over(&mut reply.buf);
             }
+            o.release_pushes();
             o.reply_cap = reply.buf.capacity();
             o.publish();
             if o.failed {
                 return false;
             }
-        }
-        if self.over_limit(limit, conn) {
-            let line = crate::command::connection::client_line(&conn.info, shards::keyspace::wall_clock_ms(), None);
-            tracing::warn!(shard = node.id, "Client {line} scheduled to be closed ASAP for overcoming of output buffer limits.");
-            return false;
+            if o.over_limit(limit, conn.authenticated) {
+                log_over_limit(node, &conn.info);
+                return false;
+            }
         }
         if limit.hard == 0 && limit.soft == 0 {
             self.wait_pending(OUTPUT_FLUSH).await;
         }
         !self.ob.borrow().failed
-    }
-
-    /// Redis's checkClientOutputBufferLimits: the hard limit closes at once, the soft limit
-    /// once it has been passed continuously for more than its seconds.
-    fn over_limit(&mut self, limit: crate::config::ObufLimit, conn: &ConnState) -> bool {
-        let used = self.ob.borrow().pending() as u64;
-        // Redis: a client that has not authenticated may not hold more than 1 KiB of replies.
-        if used > 1024 && !conn.authenticated {
-            return true;
-        }
-        let hard = limit.hard > 0 && used >= limit.hard;
-        let mut soft = limit.soft > 0 && used >= limit.soft;
-        if soft {
-            let now = shards::keyspace::wall_clock_ms() / 1000;
-            match self.soft_since {
-                None => {
-                    self.soft_since = Some(now);
-                    soft = false;
-                }
-                Some(since) => soft = now - since > limit.soft_seconds as i64,
-            }
-        } else {
-            self.soft_since = None;
-        }
-        hard || soft
     }
 
     /// Waits until at most `max` bytes are pending (or the socket failed).
@@ -496,6 +593,7 @@ fn prefetch_pipeline(node: &Node, db: usize, rbuf: &[u8], pos: usize) -> usize {
 /// Serves one connection until it closes.
 pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
     let server = node.server.clone();
+    let mut out = Output::new(info.clone());
     let mut conn = ConnState {
         id: info.id,
         db: 0,
@@ -507,6 +605,7 @@ pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
         multi: None,
         watching: Vec::new(),
         durable_needed: 0,
+        pubsub: crate::pubsub::Subscriber::new(info.clone(), node.id, out.sink()),
     };
     let mut parser = Parser::new();
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -522,7 +621,6 @@ pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
     );
     let (mut stream, writer) = stream.into_split();
     let fd = info.fd;
-    let mut out = Output::new(info.clone());
     monoio::spawn(write_loop(writer, out.ob.clone(), node.clone()));
     // How the connection ends: after sending what it owes (the peer closed, QUIT, a protocol
     // error), or at once (killed, over a buffer limit, socket failed).
@@ -643,6 +741,9 @@ pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
                             }
                         }
                     }
+                    if conn.pubsub.active() && !reply.buf.is_empty() {
+                        out.hold_pushes();
+                    }
                     if conn.close_after_reply {
                         break;
                     }
@@ -690,6 +791,7 @@ pub async fn serve(node: Rc<Node>, stream: TcpStream, info: Arc<ClientInfo>) {
             break;
         }
     }
+    conn.pubsub.forget_all(&server);
     out.close(drain, fd).await;
     conn.unwatch(&server);
     server.unregister_client(conn.id);
@@ -752,6 +854,14 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
     if spec.has(flag::WRITE) && server.aof_write_failing() {
         // Reads go on; writes wait for the AOF to be writable again.
         return reject(node, conn, reply, start, id, &server.aof_misconf());
+    }
+    if !conn.resp3 && conn.pubsub.active() {
+        // Redis's processCommand: a RESP2 connection with subscriptions only (un)subscribes,
+        // pings, quits or resets (RESP3 can tell pushes from replies, so it may run anything).
+        let name = command::display_name(args, spec);
+        if !crate::pubsub::allowed_in_subscribed_context(&name) {
+            return reject(node, conn, reply, start, id, &e::subscribed_context(&name));
+        }
     }
     if !spec.has(flag::LOADING) && server.loading.load(Relaxed) {
         // Redis's processCommand: only commands flagged "loading" run while the dataset loads.
@@ -876,6 +986,11 @@ fn route(node: &Node, conn: &mut ConnState, args: &Args<'_>, reply: &mut Reply, 
             drop(core);
             crate::command::server::maybe_slowlog(server, spec, args, us, &conn.info);
             reply.resp3 = conn.resp3;
+            if spec.has(flag::PUBSUB) && crate::pubsub::replies_are_pushes(spec.name) {
+                // Pub/Sub confirmations are pushes: CLIENT REPLY OFF/SKIP does not drop them.
+                take_discard(conn);
+                return Step::Done;
+            }
         }
     }
     discard_since(conn, reply, start);

@@ -18,6 +18,7 @@ pub mod effects;
 pub mod evict;
 pub mod info;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 pub mod shard;
 pub mod snapshot;

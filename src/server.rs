@@ -59,6 +59,10 @@ pub struct ClientInfo {
     pub obuf_mem: AtomicUsize,
     /// The connection task's fixed state (its parser and routing structures).
     pub state_mem: AtomicUsize,
+    /// Subscriptions: channels, patterns, shard channels (CLIENT LIST sub/psub/ssub), and the
+    /// bytes the connection's own record of them takes.
+    pub subs: [AtomicUsize; 3],
+    pub subs_mem: AtomicUsize,
 }
 
 impl ClientInfo {
@@ -88,13 +92,25 @@ impl ClientInfo {
             oll: 0.into(),
             obuf_mem: 0.into(),
             state_mem: 0.into(),
+            subs: Default::default(),
+            subs_mem: 0.into(),
         }
+    }
+
+    /// Subscribed to anything: Redis's CLIENT_PUBSUB flag.
+    #[inline]
+    pub fn is_pubsub(&self) -> bool {
+        self.subs.iter().any(|n| n.load(Relaxed) > 0)
     }
 
     /// The bytes this client costs: its buffers and its own state (CLIENT LIST tot-mem, INFO
     /// mem_clients_normal).
     pub fn mem_usage(&self) -> usize {
-        self.qbuf_cap.load(Relaxed) + self.obuf_mem.load(Relaxed) + std::mem::size_of::<ClientInfo>() + self.state_mem.load(Relaxed)
+        self.qbuf_cap.load(Relaxed)
+            + self.obuf_mem.load(Relaxed)
+            + std::mem::size_of::<ClientInfo>()
+            + self.state_mem.load(Relaxed)
+            + self.subs_mem.load(Relaxed)
     }
 
     /// A client with no connection (tests, internal callers).
@@ -176,6 +192,8 @@ pub struct Server {
     effect_unit: AtomicU64,
     /// Per shard: WATCHed (db, key) -> the ids of the clients watching it.
     watchers: Vec<Watchers>,
+    /// Pub/Sub subscriptions of every client.
+    pub pubsub: crate::pubsub::Registry,
 }
 
 /// (db, key) -> ids of the clients watching it.
@@ -236,6 +254,7 @@ impl Server {
             limits: RwLock::new(shards::types::Limits::default()),
             watched: (0..nshards).map(|_| WatchedKeys::default()).collect(),
             watchers: (0..nshards).map(|_| Watchers::default()).collect(),
+            pubsub: Default::default(),
             blocked_clients: AtomicUsize::new(0),
             // Ids stay unique across restarts: they start from the clock in microseconds.
             effect_unit: AtomicU64::new(now_ms as u64 * 1000),

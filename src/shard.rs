@@ -210,6 +210,8 @@ pub enum Msg {
     Replies { token: u64, replies: ReplyBatch },
     /// The coordinator asks for exclusive access to the core.
     Hold,
+    /// A published message for clients this shard serves.
+    Publish(Arc<crate::pubsub::Publication>, Vec<crate::pubsub::Delivery>),
     /// Startup: the loaded dataset replaces the empty core the shard served while loading;
     /// the shard acknowledges on the channel.
     Install(Box<ShardCore>, Sender<()>),
@@ -425,6 +427,7 @@ impl Node {
                 }
             }
             Msg::Hold => self.hold(),
+            Msg::Publish(p, list) => crate::pubsub::deliver(self, &p, list),
             Msg::Install(loaded, ack) => {
                 let mut core = self.core.borrow_mut();
                 let mut loaded = *loaded;
@@ -519,6 +522,7 @@ impl Node {
         crate::snapshot::cron(&self.server, &core);
         drop(core);
         self.check_client_timeouts();
+        crate::pubsub::cron(self);
         if evicting {
             // Over maxmemory and stopped by the time limit: continue on the next turn, as
             // Redis's eviction timer does.
@@ -537,7 +541,8 @@ impl Node {
         }
         let now = shards::keyspace::wall_clock_ms();
         let clients = self.server.clients.lock().unwrap_or_else(|p| p.into_inner());
-        for c in clients.values().filter(|c| c.shard == self.id) {
+        // Redis's clientsCronHandleTimeout spares subscribers: they wait for messages, not idle.
+        for c in clients.values().filter(|c| c.shard == self.id && !c.is_pubsub()) {
             let idle = now - c.last_interaction_ms.load(Ordering::Relaxed);
             if idle > (timeout as i64) * 1000 {
                 c.kill.store(true, Ordering::Relaxed);

@@ -31,6 +31,8 @@ mod memory;
 mod memory_figures;
 #[path = "integration/protocol.rs"]
 mod protocol;
+#[path = "integration/pubsub.rs"]
+mod pubsub;
 #[path = "integration/rdb.rs"]
 mod rdb;
 #[path = "integration/server.rs"]

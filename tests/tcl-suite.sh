@@ -9,7 +9,7 @@ if [ ! -x "$SUITE" ] && [ ! -f "$SUITE" ]; then
     echo "tcl-suite: $SUITE not found (the shared tools sit beside the repository)" >&2
     exit 1
 fi
-UNITS=${TCL_UNITS:-"unit/type/string unit/type/incr unit/expire unit/keyspace unit/protocol unit/info-command unit/quit unit/scan unit/sort unit/bitops unit/bitfield unit/type/list unit/type/list-2 unit/type/list-3 unit/type/hash unit/type/set unit/type/zset unit/dump unit/multi unit/other unit/lazyfree unit/introspection unit/introspection-2"}
+UNITS=${TCL_UNITS:-"unit/type/string unit/type/incr unit/expire unit/keyspace unit/protocol unit/info-command unit/quit unit/scan unit/sort unit/bitops unit/bitfield unit/type/list unit/type/list-2 unit/type/list-3 unit/type/hash unit/type/set unit/type/zset unit/dump unit/multi unit/other unit/lazyfree unit/introspection unit/introspection-2 unit/pubsub unit/pubsubshard"}
 PORT=${TCL_PORT:-21379}
 BIN=$(pwd)/target/release/shardis
 [ -x "$BIN" ] || cargo build --release
@@ -17,7 +17,10 @@ BIN=$(pwd)/target/release/shardis
 # the order they were written. With connections served by different shards, two blocking
 # commands sent back to back from two clients may be parked in either order (Redis, one
 # thread, parks them in arrival order); the test then waits forever on the wrong client.
-SKIP=${TCL_SKIP:-"--skiptest /BRPOPLPUSH.with.multiple.blocked.clients --skiptest /BLMPOP.with.multiple.blocked.clients --skiptest /BZMPOP.with.multiple.blocked.clients"}
+# Also skipped: unit/pubsub's keyspace notification tests (shardis sends no keyspace events
+# yet): each waits forever for an event, which would end the unit there; the CONFIG GET/SET
+# of the event flags still runs.
+SKIP=${TCL_SKIP:-"--skiptest /BRPOPLPUSH.with.multiple.blocked.clients --skiptest /BLMPOP.with.multiple.blocked.clients --skiptest /BZMPOP.with.multiple.blocked.clients --skiptest /^Keyspace.notifications:.(?!test.CONFIG)"}
 RESULTS=$(mktemp -d /tmp/shardis-tcl.XXXXXX)
 set +e
 RS_ARGS="$SKIP" RS_RESULTS=$RESULTS RS_SERVER_CMD="$BIN --port $PORT --shards 4 --save '' --enable-debug-command yes" \

@@ -19,7 +19,12 @@ fn ping(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
     if a.len() > 2 {
         return Err(CmdError::Owned(e::wrong_arity("ping")));
     }
-    if a.len() == 2 {
+    if !c.conn.resp3 && c.conn.pubsub.active() {
+        // Redis: in the RESP2 subscribed context PING answers in the shape of a message.
+        c.reply.array_len(2);
+        c.reply.bulk(b"pong");
+        c.reply.bulk(if a.len() == 2 { &a[1] } else { b"" });
+    } else if a.len() == 2 {
         c.reply.bulk(&a[1]);
     } else {
         c.reply.simple("PONG");
@@ -148,6 +153,7 @@ fn reset(c: &mut ConnCtx<'_>, _a: &Args<'_>) -> CmdResult {
     c.conn.reply_mode = ReplyMode::On;
     c.conn.multi = None;
     c.conn.unwatch(c.server);
+    c.conn.pubsub.forget_all(c.server);
     c.conn.authenticated = c.server.requirepass().is_none();
     c.conn.info.name.lock().unwrap_or_else(|p| p.into_inner()).clear();
     c.reply.simple("RESET");
@@ -216,7 +222,7 @@ pub fn client_line(info: &ClientInfo, now_ms: i64, this_shard_cmd: Option<&str>)
     // Replies are built in one buffer per pass and handed to the writer whole, so Redis's
     // static reply buffer (obl) has no counterpart: every pending byte shows in oll/omem.
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} shard={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} shard={}",
         info.id,
         info.addr,
         info.laddr,
@@ -224,7 +230,11 @@ pub fn client_line(info: &ClientInfo, now_ms: i64, this_shard_cmd: Option<&str>)
         name,
         (now_ms - info.created_ms).max(0) / 1000,
         (now_ms - info.last_interaction_ms.load(Relaxed)).max(0) / 1000,
+        if info.is_pubsub() { "P" } else { "N" },
         info.db.load(Relaxed),
+        info.subs[0].load(Relaxed),
+        info.subs[1].load(Relaxed),
+        info.subs[2].load(Relaxed),
         qbuf,
         info.qbuf_cap.load(Relaxed).saturating_sub(qbuf),
         info.oll.load(Relaxed),
@@ -240,13 +250,16 @@ pub fn client_line(info: &ClientInfo, now_ms: i64, this_shard_cmd: Option<&str>)
 
 fn client_list(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
+    // TYPE normal or pubsub: whether the clients listed are subscribers.
+    let mut pubsub: Option<bool> = None;
     let mut i = 2;
     while i < a.len() {
         if a[i].eq_ignore_ascii_case(b"TYPE") && i + 1 < a.len() {
             let t = a[i + 1].to_ascii_lowercase();
             match t.as_slice() {
-                b"normal" => {}
-                b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
+                b"normal" => pubsub = Some(false),
+                b"pubsub" => pubsub = Some(true),
+                b"master" | b"replica" | b"slave" => ids = Some(Vec::new()),
                 _ => return Err(CmdError::Owned(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&a[i + 1])))),
             }
             i += 2;
@@ -272,6 +285,9 @@ fn client_list(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
             if !list.contains(&info.id) {
                 continue;
             }
+        }
+        if pubsub.is_some_and(|p| p != info.is_pubsub()) {
+            continue;
         }
         let own = if info.id == c.conn.id { Some("client|list") } else { None };
         out.push_str(&client_line(&info, now, own));
@@ -360,7 +376,9 @@ fn client_kill(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
         if user.as_ref().is_some_and(|u| u != b"default") {
             continue;
         }
-        if ctype.as_ref().is_some_and(|t| t != b"normal") {
+        // Redis's getClientType: a subscriber is of type pubsub, not normal.
+        let kind: &[u8] = if info.is_pubsub() { b"pubsub" } else { b"normal" };
+        if ctype.as_ref().is_some_and(|t| t.as_slice() != kind) {
             continue;
         }
         if info.id == c.conn.id {

@@ -28,6 +28,10 @@ pub fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
         "scripting" => cats.push("@scripting"),
         _ => {}
     }
+    if spec.has(PUBSUB) {
+        // Redis's setImplicitACLCategories: from the flag, not the group (PUBSUB HELP has neither).
+        cats.push("@pubsub");
+    }
     if spec.has(BLOCKING) {
         cats.push("@blocking");
     }
@@ -51,13 +55,26 @@ fn write_flags(r: &mut Reply, spec: &CommandSpec) {
     }
 }
 
+/// A key spec's access flag. Shard channels (SSUBSCRIBE, SPUBLISH...) are declared where keys
+/// are, for cluster routing, but flagged not_key: nothing reads or writes them as keys, and
+/// COMMAND GETKEYS leaves them out (Redis's CMD_KEY_NOT_KEY).
+fn key_spec_flag(spec: &CommandSpec) -> &'static str {
+    if spec.has(PUBSUB) {
+        "not_key"
+    } else if spec.has(WRITE) {
+        "RW"
+    } else {
+        "RO"
+    }
+}
+
 fn write_key_specs(r: &mut Reply, spec: &CommandSpec) {
     let (first, last, step) = spec.legacy_range();
     if first == 0 {
         r.array_len(0);
         return;
     }
-    let access = if spec.has(WRITE) { "RW" } else { "RO" };
+    let access = key_spec_flag(spec);
     r.array_len(1);
     r.map_len(3);
     r.bulk(b"flags");
@@ -195,7 +212,7 @@ fn command_getkeys(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
     if !spec.arity_ok(inner.len()) {
         return Err(CmdError::Static("ERR Invalid number of arguments specified for command"));
     }
-    let pos = spec.key_positions(&inner);
+    let pos = if key_spec_flag(spec) == "not_key" { Vec::new() } else { spec.key_positions(&inner) };
     if pos.is_empty() {
         return Err(CmdError::Static("ERR The command has no key arguments"));
     }
@@ -206,7 +223,7 @@ fn command_getkeys(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
             c.reply.array_len(2);
             c.reply.bulk(&inner[p]);
             c.reply.set_len(1);
-            c.reply.simple(if spec.has(WRITE) { "RW" } else { "RO" });
+            c.reply.simple(key_spec_flag(spec));
         } else {
             c.reply.bulk(&inner[p]);
         }

@@ -17,6 +17,7 @@ pub mod hash;
 pub mod introspect;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -205,6 +206,7 @@ impl CommandTable {
             dump::COMMANDS,
             connection::COMMANDS,
             transactions::COMMANDS,
+            pubsub::COMMANDS,
             server::COMMANDS,
         ] {
             for spec in family.iter() {

@@ -66,6 +66,11 @@ pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> String {
     s
 }
 
+/// A RESP2 client with subscriptions ran something else (Redis's processCommand).
+pub fn subscribed_context(name: &str) -> String {
+    format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+}
+
 pub fn wrong_arity(name: &str) -> String {
     format!("ERR wrong number of arguments for '{}' command", name)
 }

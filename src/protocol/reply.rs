@@ -86,6 +86,12 @@ impl Reply {
         self.header(b'*', n as i64);
     }
 
+    /// A push of `n` elements (Pub/Sub messages and confirmations): `>n` in RESP3, an array in
+    /// RESP2.
+    pub fn push_len(&mut self, n: usize) {
+        self.header(if self.resp3 { b'>' } else { b'*' }, n as i64);
+    }
+
     /// A map of `n` pairs: `%n` in RESP3, an array of 2n in RESP2.
     pub fn map_len(&mut self, n: usize) {
         if self.resp3 {
