@@ -47,13 +47,26 @@ impl ParseError {
 /// for prefetching, never a substitute for parsing.
 /// Returns how many it found and where the last command it looked at ends.
 pub fn peek_second_args<'a>(buf: &'a [u8], out: &mut [&'a [u8]]) -> (usize, usize) {
+    // `<tag><digits>\r\n` at `at`: the number and where the next line starts. Headers are a few
+    // bytes, so a plain loop beats memchr and str::parse here.
     fn line(buf: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
         if *buf.get(at)? != tag {
             return None;
         }
-        let end = at + 1 + memchr(b'\r', buf.get(at + 1..)?)?;
-        let n = std::str::from_utf8(&buf[at + 1..end]).ok()?.parse::<usize>().ok()?;
-        Some((n, end + 2))
+        let (mut n, mut i) = (0usize, at + 1);
+        loop {
+            let c = *buf.get(i)?;
+            if c == b'\r' {
+                break;
+            }
+            let d = c.wrapping_sub(b'0');
+            if d > 9 || i - at > 18 {
+                return None;
+            }
+            n = n * 10 + d as usize;
+            i += 1;
+        }
+        (i > at + 1).then_some((n, i + 2))
     }
     let (mut pos, mut found) = (0, 0);
     while found < out.len() {
