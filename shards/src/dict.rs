@@ -100,7 +100,7 @@ impl<N: ChainNode> Table<N> {
         self.buckets.len().wrapping_sub(1)
     }
 
-    #[inline]
+    #[inline(always)]
     fn find(&self, h: u64, key: &[u8]) -> Option<&N> {
         let mut cur = self.buckets.get(h as usize & self.mask())?.as_ref();
         while let Some(n) = cur {
@@ -115,6 +115,7 @@ impl<N: ChainNode> Table<N> {
 }
 
 /// Walks a chain to the node holding `key`, or else to the empty link at the chain's end.
+#[inline(always)]
 fn chain_entry<'a, N: ChainNode>(mut cur: &'a mut Link<N>, key: &[u8]) -> Result<&'a mut N, &'a mut Link<N>> {
     while cur.as_ref().is_some_and(|n| *n.key() != *key) {
         match cur {
@@ -269,7 +270,7 @@ impl<N: ChainNode> Chains<N> {
     }
 
     /// Mutable lookup; like Redis's dictFind it advances an in-progress rehash by one step.
-    #[inline]
+    #[inline(always)]
     pub fn node_mut(&mut self, key: &[u8]) -> Option<&mut N> {
         if self.is_empty() {
             return None; // also guarantees ht[0] has buckets, as `entry` requires
@@ -446,6 +447,7 @@ impl<N: ChainNode> Chains<N> {
     /// the table new keys go to) with that table's `used` counter. One hash, one walk per table.
     /// Requires the table(s) searched to have buckets: a non-empty dict, or `prepare_insert` first.
     #[allow(clippy::type_complexity)]
+    #[inline(always)]
     fn entry(&mut self, h: u64, key: &[u8]) -> Result<&mut N, (&mut Link<N>, &mut usize)> {
         let rehashing = self.rehash_idx.is_some();
         let [t0, t1] = &mut self.ht;

@@ -232,8 +232,21 @@ impl KeyNode {
         self.header().flags & KIND
     }
 
+    /// Offset of the value (the hot path of every read: no size computed, no long-key branch
+    /// taken for ordinary keys).
+    #[inline(always)]
+    fn value_offset(&self) -> usize {
+        let h = self.header();
+        let key_end = if h.klen != KLEN_LONG { HEADER + if h.flags & TTL != 0 { 8 } else { 0 } + h.klen as usize } else { self.layout().0 + self.key_len() };
+        if h.flags & KIND == KIND_FULL {
+            (key_end + 7) & !7
+        } else {
+            key_end
+        }
+    }
+
     /// The key's bytes.
-    #[inline]
+    #[inline(always)]
     pub fn key(&self) -> &[u8] {
         let h = self.header();
         let (len, off) = if h.klen != KLEN_LONG {
@@ -252,9 +265,8 @@ impl KeyNode {
         if self.kind() != KIND_FULL {
             return None;
         }
-        let (_, at, _) = self.layout();
-        // SAFETY: FULL nodes hold an initialised Value at `at` (MOVED ones are never lent).
-        Some(unsafe { &*(self.base().add(at) as *const Value) })
+        // SAFETY: FULL nodes hold an initialised Value there (MOVED ones are never lent).
+        Some(unsafe { &*(self.base().add(self.value_offset()) as *const Value) })
     }
 
     /// [`KeyNode::full`], mutably. A compact string gives None: callers wanting a collection
@@ -264,24 +276,24 @@ impl KeyNode {
         if self.kind() != KIND_FULL {
             return None;
         }
-        let (_, at, _) = self.layout();
         // SAFETY: as in `full`, and `&mut self` owns the node.
-        Some(unsafe { &mut *(self.base().add(at) as *mut Value) })
+        Some(unsafe { &mut *(self.base().add(self.value_offset()) as *mut Value) })
     }
 
     /// The value as a string view (None when it is not a string): no copy of the bytes.
     #[inline]
     pub fn str_ref(&self) -> Option<StrRef<'_>> {
-        let (_, at, _) = self.layout();
-        let p = self.base();
-        match self.kind() {
-            // SAFETY: the inline bytes / the integer are at `at`.
-            KIND_BYTES => Some(StrRef::Bytes(unsafe { std::slice::from_raw_parts(p.add(at), self.header().vlen as usize) })),
-            KIND_INT => Some(StrRef::Int(unsafe { ptr::read_unaligned(p.add(at) as *const i64) })),
-            _ => match self.full() {
-                Some(Value::Str(s)) => Some(s.as_str_ref()),
-                _ => None,
-            },
+        // SAFETY: the value's offset holds what the kind says: inline bytes, an i64, a Value.
+        unsafe {
+            let p = self.base().add(self.value_offset());
+            match self.kind() {
+                KIND_BYTES => Some(StrRef::Bytes(std::slice::from_raw_parts(p, self.header().vlen as usize))),
+                KIND_INT => Some(StrRef::Int(ptr::read_unaligned(p as *const i64))),
+                _ => match &*(p as *const Value) {
+                    Value::Str(s) => Some(s.as_str_ref()),
+                    _ => None,
+                },
+            }
         }
     }
 
