@@ -46,7 +46,6 @@ fn pipeline(c: &mut Conn, n: usize, cmd: impl Fn(usize) -> Vec<Vec<u8>> + Send +
 }
 
 #[test]
-#[ignore = "fails: with 48-byte nodes (an exact mimalloc class) used_memory grows 56 MB and RSS 77-82 MB, 27-31% apart; the ~20 MB is not per-node rounding (it was the same before the nodes shrank) and is not explained yet"]
 fn used_memory_growth_agrees_with_rss_growth_after_1m_keys() {
     let s = Server::start(&["--shards", "2"]);
     let mut c = s.conn();
