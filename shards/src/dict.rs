@@ -1,6 +1,8 @@
-//! `Dict<V>`: the keyspace hash table, keyed by byte strings, modelled on Redis's `dict.c`.
+//! `Dict<V>`: the hash table of hashes and sets, keyed by byte strings, modelled on Redis's
+//! `dict.c`; and [`Chains<N>`], the table machinery it shares with the keyspace's table
+//! ([`crate::entry::KeyTable`]), which chains its own compact nodes.
 //!
-//! It owns every key (inside its heap node: up to 22 bytes inline, longer ones boxed, see
+//! A `Dict` owns every key (inside its heap node: up to 22 bytes inline, longer ones boxed, see
 //! [`Bytes`]) and every value. Redis's design is
 //! copied rather than using `std::collections::HashMap` because three server features depend
 //! on the table layout itself:
@@ -10,7 +12,10 @@
 //!   even if the table grows or shrinks between calls (it may be returned more than once).
 //! * **Random sampling** (RANDOMKEY, eviction, active expiry) needs cheap access to random buckets.
 //! * **Resizing must never stall**: a resize allocates the new table and then moves one bucket per
-//!   mutating operation (plus whatever [`Dict::rehash_steps`] does from cron).
+//!   mutating operation (plus whatever [`Chains::rehash_steps`] does from cron).
+//!
+//! The machinery knows a node only through [`ChainNode`] (its key and its link), so the same
+//! code serves `Box<Node<V>>` and the keyspace's variable-size nodes.
 //!
 //! Invariants:
 //! * `ht[0]` is the main table. `ht[1]` is empty unless a rehash is in progress
@@ -20,7 +25,7 @@
 //! * A key appears at most once across both tables.
 //! * Growth: when `used >= size` (load factor 1) an insert starts a rehash to the next power of
 //!   two >= `used + 1`. Shrink: when `used * 100 / size < 10` and `size > 4`, checked after
-//!   removals and by [`Dict::shrink_if_needed`] (the owner calls it from cron).
+//!   removals and by [`Chains::shrink_if_needed`] (the owner calls it from cron).
 
 use std::{iter, mem, slice, vec};
 
@@ -36,21 +41,60 @@ const FAIR_SAMPLE: usize = 15;
 /// keeps a broken random source from hanging the server.
 const RANDOM_PROBES: usize = 1000;
 
-type Link<V> = Option<Box<Node<V>>>;
-
-/// One chained entry. Deliberately minimal (no cached hash): key fat pointer + value + next.
-struct Node<V> {
-    key: Bytes,
-    value: V,
-    next: Link<V>,
+/// A chained node, as the table sees it: implemented by the node's *owning pointer* (what a
+/// bucket or a `next` link holds), so a node of any layout can be chained.
+pub trait ChainNode: Sized {
+    /// Bytes from the node's address that a lookup reads (its key and link): what
+    /// [`Chains::prefetch_node`] asks the cache for.
+    const LOOKUP_SPAN: usize;
+    fn key(&self) -> &[u8];
+    fn next(&self) -> &Option<Self>;
+    fn next_mut(&mut self) -> &mut Option<Self>;
+    /// Where the node's memory starts (only for prefetching).
+    fn addr(&self) -> *const u8;
 }
 
-struct Table<V> {
-    buckets: Vec<Link<V>>,
+type Link<N> = Option<N>;
+type DictLink<V> = Link<Box<Node<V>>>;
+
+/// One chained entry of a [`Dict`]. Deliberately minimal (no cached hash): key fat pointer +
+/// value + next.
+pub struct Node<V> {
+    key: Bytes,
+    value: V,
+    next: DictLink<V>,
+}
+
+impl<V> ChainNode for Box<Node<V>> {
+    const LOOKUP_SPAN: usize = mem::size_of::<Node<V>>();
+
+    #[inline]
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    #[inline]
+    fn addr(&self) -> *const u8 {
+        &**self as *const Node<V> as *const u8
+    }
+
+    #[inline]
+    fn next(&self) -> &Option<Self> {
+        &self.next
+    }
+
+    #[inline]
+    fn next_mut(&mut self) -> &mut Option<Self> {
+        &mut self.next
+    }
+}
+
+struct Table<N> {
+    buckets: Vec<Link<N>>,
     used: usize,
 }
 
-impl<V> Table<V> {
+impl<N: ChainNode> Table<N> {
     fn with_size(size: usize) -> Self {
         let mut buckets = Vec::with_capacity(size);
         buckets.resize_with(size, || None);
@@ -68,15 +112,15 @@ impl<V> Table<V> {
         self.buckets.len().wrapping_sub(1)
     }
 
-    #[inline]
-    fn find(&self, h: u64, key: &[u8]) -> Option<&Node<V>> {
-        let mut cur = self.buckets.get(h as usize & self.mask())?.as_deref();
+    #[inline(always)]
+    fn find(&self, h: u64, key: &[u8]) -> Option<&N> {
+        let mut cur = self.buckets.get(h as usize & self.mask())?.as_ref();
         while let Some(n) = cur {
             // Slice equality compares lengths before memcmp.
-            if *n.key == *key {
+            if *n.key() == *key {
                 return Some(n);
             }
-            cur = n.next.as_deref();
+            cur = n.next().as_ref();
         }
         None
     }
@@ -95,10 +139,11 @@ fn prefetch(p: *const u8) {
 }
 
 /// Walks a chain to the node holding `key`, or else to the empty link at the chain's end.
-fn chain_entry<'a, V>(mut cur: &'a mut Link<V>, key: &[u8]) -> Result<&'a mut Node<V>, &'a mut Link<V>> {
-    while cur.as_deref().is_some_and(|n| *n.key != *key) {
+#[inline(always)]
+fn chain_entry<'a, N: ChainNode>(mut cur: &'a mut Link<N>, key: &[u8]) -> Result<&'a mut N, &'a mut Link<N>> {
+    while cur.as_ref().is_some_and(|n| *n.key() != *key) {
         match cur {
-            Some(n) => cur = &mut n.next,
+            Some(n) => cur = n.next_mut(),
             None => break,
         }
     }
@@ -113,22 +158,22 @@ fn new_node<V>(key: Bytes, value: V) -> Box<Node<V>> {
 }
 
 /// Unlinks and returns the node holding `key`, if the chain has one.
-fn chain_remove<V>(mut cur: &mut Link<V>, key: &[u8]) -> Option<Box<Node<V>>> {
+fn chain_remove<N: ChainNode>(mut cur: &mut Link<N>, key: &[u8]) -> Option<N> {
     loop {
-        if *cur.as_deref()?.key == *key {
+        if *cur.as_ref()?.key() == *key {
             let mut node = cur.take()?;
-            *cur = node.next.take();
+            *cur = node.next_mut().take();
             return Some(node);
         }
-        cur = &mut cur.as_mut()?.next;
+        cur = cur.as_mut()?.next_mut();
     }
 }
 
 /// Calls `f` on every node of one chain.
-fn visit_chain<'a, V>(mut cur: Option<&'a Node<V>>, f: &mut impl FnMut(&'a Node<V>)) {
+fn visit_chain<'a, N: ChainNode>(mut cur: Option<&'a N>, f: &mut impl FnMut(&'a N)) {
     while let Some(n) = cur {
         f(n);
-        cur = n.next.as_deref();
+        cur = n.next().as_ref();
     }
 }
 
@@ -162,25 +207,45 @@ fn scan_buckets(sizes: [usize; 2], cursor: u64, mut visit: impl FnMut(usize, usi
     v
 }
 
-pub struct Dict<V> {
-    ht: [Table<V>; 2],
+/// The table machinery over nodes `N` (see the module docs); [`Dict`] is its instance over
+/// `Box<Node<V>>`.
+pub struct Chains<N> {
+    ht: [Table<N>; 2],
     /// Next bucket of `ht[0]` to move into `ht[1]`; `None` when not rehashing.
     rehash_idx: Option<usize>,
     /// Per-dict random seed so bucket placement cannot be predicted by clients (HashDoS).
     hasher: ahash::RandomState,
 }
 
-impl<V> Default for Dict<V> {
+/// A hash table of byte-string keys and `V` values.
+pub type Dict<V> = Chains<Box<Node<V>>>;
+
+impl<N: ChainNode> Default for Chains<N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<V> Dict<V> {
+/// Where a missing key belongs: the empty link at the end of its chain, and that table's count.
+pub struct Vacant<'a, N> {
+    link: &'a mut Link<N>,
+    used: &'a mut usize,
+}
+
+impl<'a, N> Vacant<'a, N> {
+    /// Links `node` (whose key must be the one looked up) in.
+    #[inline]
+    pub fn insert(self, node: N) -> &'a mut N {
+        *self.used += 1;
+        self.link.insert(node)
+    }
+}
+
+impl<N: ChainNode> Chains<N> {
     /// An empty dict; no buckets are allocated until the first insert.
     pub fn new() -> Self {
         let hasher = ahash::RandomState::new();
-        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None, hasher }
+        Chains { ht: [Table::empty(), Table::empty()], rehash_idx: None, hasher }
     }
 
     #[inline]
@@ -209,8 +274,9 @@ impl<V> Dict<V> {
         self.hasher.hash_one(key)
     }
 
+    /// The node holding `key`.
     #[inline]
-    fn find(&self, key: &[u8]) -> Option<&Node<V>> {
+    pub fn node(&self, key: &[u8]) -> Option<&N> {
         if self.is_empty() {
             return None; // skip hashing entirely for empty dicts (common for `volatile`)
         }
@@ -223,18 +289,8 @@ impl<V> Dict<V> {
     }
 
     #[inline]
-    pub fn get(&self, key: &[u8]) -> Option<&V> {
-        self.find(key).map(|n| &n.value)
-    }
-
-    #[inline]
-    pub fn get_key_value(&self, key: &[u8]) -> Option<(&[u8], &V)> {
-        self.find(key).map(|n| (&*n.key, &n.value))
-    }
-
-    #[inline]
     pub fn contains_key(&self, key: &[u8]) -> bool {
-        self.find(key).is_some()
+        self.node(key).is_some()
     }
 
     /// The hash a lookup of `key` would compute, for [`Dict::prefetch_bucket`] and
@@ -251,7 +307,7 @@ impl<V> Dict<V> {
     pub fn prefetch_bucket(&self, h: u64) {
         for t in &self.ht[..self.tables()] {
             if let Some(slot) = t.buckets.get(h as usize & t.mask()) {
-                prefetch(slot as *const Link<V> as *const u8);
+                prefetch(slot as *const Link<N> as *const u8);
             }
         }
     }
@@ -263,9 +319,9 @@ impl<V> Dict<V> {
         for t in &self.ht[..self.tables()] {
             if let Some(Some(node)) = t.buckets.get(h as usize & t.mask()) {
                 // A node may straddle two cache lines: ask for both ends.
-                let p = &**node as *const Node<V> as *const u8;
+                let p = node.addr();
                 prefetch(p);
-                prefetch(p.wrapping_add(mem::size_of::<Node<V>>() - 1));
+                prefetch(p.wrapping_add(N::LOOKUP_SPAN - 1));
             }
         }
     }
@@ -280,59 +336,27 @@ impl<V> Dict<V> {
     }
 
     /// Mutable lookup; like Redis's dictFind it advances an in-progress rehash by one step.
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+    #[inline(always)]
+    pub fn node_mut(&mut self, key: &[u8]) -> Option<&mut N> {
         if self.is_empty() {
             return None; // also guarantees ht[0] has buckets, as `entry` requires
         }
         self.step();
         let h = self.hash(key);
-        self.entry(h, key).ok().map(|n| &mut n.value)
+        self.entry(h, key).ok()
     }
 
-    /// Insert or replace; returns the old value if the key existed (the stored key is kept).
-    pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
-        self.insert_impl(key, value)
-    }
-
-    /// Insert with an already-owned key (no copy).
-    pub fn insert_owned(&mut self, key: Box<[u8]>, value: V) -> Option<V> {
-        self.insert_impl(key, value)
-    }
-
-    /// The key is copied (or moved, if owned) only when it is actually inserted.
-    fn insert_impl<K: AsRef<[u8]> + Into<Bytes>>(&mut self, key: K, value: V) -> Option<V> {
-        self.prepare_insert();
-        let h = self.hash(key.as_ref());
-        match self.entry(h, key.as_ref()) {
-            Ok(n) => Some(mem::replace(&mut n.value, value)),
-            Err((slot, used)) => {
-                *slot = Some(new_node(key.into(), value));
-                *used += 1;
-                None
-            }
-        }
-    }
-
-    /// Returns the value for key, inserting f() first if absent; bool = inserted.
-    pub fn get_or_insert_with(&mut self, key: &[u8], f: impl FnOnce() -> V) -> (&mut V, bool) {
+    /// The node holding `key`, or else where to insert it (one hash, one walk): the insertion
+    /// half of dictAddRaw/dictFind. Grows the table first if needed.
+    #[inline]
+    pub fn slot(&mut self, key: &[u8]) -> Result<&mut N, Vacant<'_, N>> {
         self.prepare_insert();
         let h = self.hash(key);
-        match self.entry(h, key) {
-            Ok(n) => (&mut n.value, false),
-            Err((slot, used)) => {
-                let value = f(); // before touching `used`, so a panicking f leaves counts right
-                *used += 1;
-                let n = slot.insert(new_node(key.into(), value));
-                (&mut n.value, true)
-            }
-        }
+        self.entry(h, key).map_err(|(link, used)| Vacant { link, used })
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
-        self.remove_entry(key).map(|(_, v)| v)
-    }
-
-    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+    /// Unlinks and returns the node holding `key`.
+    pub fn remove_node(&mut self, key: &[u8]) -> Option<N> {
         if self.is_empty() {
             return None;
         }
@@ -346,8 +370,7 @@ impl<V> Dict<V> {
             Some(n)
         })?;
         self.shrink_if_needed();
-        let Node { key, value, .. } = *node;
-        Some((key.into(), value))
+        Some(node)
     }
 
     /// Drops every entry and frees the bucket arrays.
@@ -356,8 +379,8 @@ impl<V> Dict<V> {
         self.rehash_idx = None;
     }
 
-    /// Remove every entry for which keep returns false; returns the number removed.
-    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &mut V) -> bool) -> usize {
+    /// Remove every node for which keep returns false; returns the number removed.
+    pub fn retain_nodes(&mut self, mut keep: impl FnMut(&mut N) -> bool) -> usize {
         let mut removed = 0;
         for t in &mut self.ht {
             let Table { buckets, used } = t;
@@ -365,14 +388,14 @@ impl<V> Dict<V> {
                 let mut cur = slot;
                 // Unlink in place (rather than rebuilding chains) so that a panic in `keep` or in
                 // a value's Drop leaves the table and its counts consistent.
-                while let Some(n) = cur.as_deref_mut() {
-                    if keep(&n.key, &mut n.value) {
+                while let Some(n) = cur.as_mut() {
+                    if keep(n) {
                         match cur {
-                            Some(n) => cur = &mut n.next,
+                            Some(n) => cur = n.next_mut(),
                             None => break,
                         }
                     } else if let Some(mut dead) = cur.take() {
-                        *cur = dead.next.take();
+                        *cur = dead.next_mut().take();
                         *used -= 1;
                         removed += 1;
                     }
@@ -415,9 +438,9 @@ impl<V> Dict<V> {
             };
             let mut chain = slot.take();
             while let Some(mut node) = chain {
-                chain = node.next.take();
-                let i = hasher.hash_one(&*node.key) as usize & mask1;
-                node.next = t1.buckets[i].take();
+                chain = node.next_mut().take();
+                let i = hasher.hash_one(node.key()) as usize & mask1;
+                *node.next_mut() = t1.buckets[i].take();
                 t1.buckets[i] = Some(node);
                 t0.used -= 1;
                 t1.used += 1;
@@ -489,7 +512,9 @@ impl<V> Dict<V> {
     /// The node for `key`, or else the empty link where it belongs (at the end of its chain in
     /// the table new keys go to) with that table's `used` counter. One hash, one walk per table.
     /// Requires the table(s) searched to have buckets: a non-empty dict, or `prepare_insert` first.
-    fn entry(&mut self, h: u64, key: &[u8]) -> Result<&mut Node<V>, (&mut Link<V>, &mut usize)> {
+    #[allow(clippy::type_complexity)]
+    #[inline(always)]
+    fn entry(&mut self, h: u64, key: &[u8]) -> Result<&mut N, (&mut Link<N>, &mut usize)> {
         let rehashing = self.rehash_idx.is_some();
         let [t0, t1] = &mut self.ht;
         let mask0 = t0.mask();
@@ -504,34 +529,46 @@ impl<V> Dict<V> {
         chain_entry(&mut buckets[h as usize & mask1], key).map_err(|tail| (tail, used))
     }
 
-    /// Redis dictScan: visits every element of the bucket(s) the cursor names (both tables while
+    /// Redis dictScan: visits every node of the bucket(s) the cursor names (both tables while
     /// rehashing, smaller table first, then all expansions of that cursor in the larger), calls
-    /// f(key, value) for each, returns the next cursor (0 = done). Reverse-binary increment.
-    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &V)) -> u64 {
+    /// f for each, returns the next cursor (0 = done). Reverse-binary increment.
+    pub fn scan_nodes(&self, cursor: u64, mut f: impl FnMut(&N)) -> u64 {
         if self.is_empty() {
             return 0;
         }
         scan_buckets(self.table_sizes(), cursor, |t, b| {
-            let head = self.ht[t].buckets.get(b).and_then(|l| l.as_deref());
-            visit_chain(head, &mut |n: &Node<V>| f(&n.key, &n.value));
+            let head = self.ht[t].buckets.get(b).and_then(|l| l.as_ref());
+            visit_chain(head, &mut |n: &N| f(n));
         })
     }
 
-    /// [`Dict::scan`] with mutable access to the values (a snapshot marks what it wrote). The
-    /// same cursor rules hold: the table layout does not change during one call.
-    pub fn scan_mut(&mut self, cursor: u64, mut f: impl FnMut(&[u8], &mut V)) -> u64 {
+    /// [`Chains::scan_nodes`] with mutable access to the nodes (a snapshot marks what it wrote).
+    /// The same cursor rules hold: the table layout does not change during one call. `f` may
+    /// replace a node's allocation (the keyspace's nodes change size) but not its key.
+    pub fn scan_nodes_mut(&mut self, cursor: u64, mut f: impl FnMut(&mut N)) -> u64 {
         if self.is_empty() {
             return 0;
         }
         let sizes = self.table_sizes();
         let ht = &mut self.ht;
         scan_buckets(sizes, cursor, |t, b| {
-            let mut cur = ht[t].buckets.get_mut(b).and_then(|l| l.as_deref_mut());
+            let mut cur = ht[t].buckets.get_mut(b).and_then(|l| l.as_mut());
             while let Some(n) = cur {
-                f(&n.key, &mut n.value);
-                cur = n.next.as_deref_mut();
+                f(n);
+                cur = n.next_mut().as_mut();
             }
         })
+    }
+
+    /// Calls `f` on every node (in bucket order); `f` may replace a node as in `scan_nodes_mut`.
+    pub fn for_each_node_mut(&mut self, mut f: impl FnMut(&mut N)) {
+        for slot in self.ht.iter_mut().flat_map(|t| &mut t.buckets) {
+            let mut cur = slot.as_mut();
+            while let Some(n) = cur {
+                f(n);
+                cur = n.next_mut().as_mut();
+            }
+        }
     }
 
     /// Bucket counts of the two tables; the second is 0 unless a rehash is in progress.
@@ -540,35 +577,30 @@ impl<V> Dict<V> {
         [self.ht[0].buckets.len(), second]
     }
 
-    /// A random element, as dictGetFairRandomKey does (sample some keys, pick one), or None if
+    /// A random node, as dictGetFairRandomKey does (sample some keys, pick one), or None if
     /// empty. `rand` is a caller-supplied u64 random source, called as often as needed.
-    pub fn random_entry(&self, rand: &mut impl FnMut() -> u64) -> Option<(&[u8], &V)> {
+    pub fn random_fair_node(&self, rand: &mut impl FnMut() -> u64) -> Option<&N> {
         if self.is_empty() {
             return None;
         }
-        let mut picks: [Option<&Node<V>>; FAIR_SAMPLE] = [None; FAIR_SAMPLE];
+        let mut picks: [Option<&N>; FAIR_SAMPLE] = [None; FAIR_SAMPLE];
         let mut got = 0;
         self.sample_nodes(FAIR_SAMPLE, rand, |n| {
             picks[got] = Some(n); // sample_nodes delivers at most FAIR_SAMPLE
             got += 1;
         });
-        let node = if got == 0 {
+        if got == 0 {
             // Sampling met only empty buckets (a very sparse table): probe like dictGetRandomKey.
-            self.random_node(rand)?
+            self.random_node(rand)
         } else {
-            picks[(rand() % got as u64) as usize]?
-        };
-        Some((&node.key, &node.value))
+            picks[(rand() % got as u64) as usize]
+        }
     }
 
-    /// dictGetSomeKeys: up to `count` elements from random positions (not uniform, and in rare
-    /// cases an element may be delivered twice, as in Redis), visiting at most count*10 buckets;
+    /// dictGetSomeKeys: up to `count` nodes from random positions (not uniform, and in rare
+    /// cases a node may be delivered twice, as in Redis), visiting at most count*10 buckets;
     /// calls f for each; returns how many were delivered.
-    pub fn sample(&self, count: usize, rand: &mut impl FnMut() -> u64, mut f: impl FnMut(&[u8], &V)) -> usize {
-        self.sample_nodes(count, rand, |n| f(&n.key, &n.value))
-    }
-
-    fn sample_nodes<'a>(&'a self, count: usize, rand: &mut impl FnMut() -> u64, mut f: impl FnMut(&'a Node<V>)) -> usize {
+    pub fn sample_nodes<'a>(&'a self, count: usize, rand: &mut impl FnMut() -> u64, mut f: impl FnMut(&'a N)) -> usize {
         let count = count.min(self.len());
         if count == 0 {
             return 0;
@@ -589,7 +621,7 @@ impl<V> Dict<V> {
                     i = rehash_idx;
                 }
                 let mut cur = match t.buckets.get(i) {
-                    Some(Some(n)) => Some(&**n),
+                    Some(Some(n)) => Some(n),
                     Some(None) => {
                         // A long empty run: jump elsewhere rather than burn the step budget.
                         empty_run += 1;
@@ -608,7 +640,7 @@ impl<V> Dict<V> {
                     if stored == count {
                         return stored;
                     }
-                    cur = n.next.as_deref();
+                    cur = n.next().as_ref();
                 }
             }
             i = (i + 1) & max_mask;
@@ -617,7 +649,7 @@ impl<V> Dict<V> {
     }
 
     /// dictGetRandomKey: a random non-empty bucket, then a random node of its chain.
-    fn random_node(&self, rand: &mut impl FnMut() -> u64) -> Option<&Node<V>> {
+    fn random_node(&self, rand: &mut impl FnMut() -> u64) -> Option<&N> {
         let [t0, t1] = &self.ht;
         let (s0, s1) = (t0.buckets.len(), t1.buckets.len());
         let mut probe = || match self.rehash_idx {
@@ -629,24 +661,166 @@ impl<V> Dict<V> {
             None => t0.buckets.get(rand() as usize & t0.mask()),
         };
         let mut all = self.ht.iter().flat_map(|t| &t.buckets);
-        let head = match (0..RANDOM_PROBES).find_map(|_| probe()?.as_deref()) {
+        let head = match (0..RANDOM_PROBES).find_map(|_| probe()?.as_ref()) {
             Some(head) => head,
-            None => all.find_map(|b| b.as_deref())?, // linear fallback, see RANDOM_PROBES
+            None => all.find_map(|b| b.as_ref())?, // linear fallback, see RANDOM_PROBES
         };
         let mut len = 0u64;
         visit_chain(Some(head), &mut |_| len += 1);
         let mut n = head;
         for _ in 0..rand() % len {
-            n = n.next.as_deref()?;
+            n = n.next().as_ref()?;
         }
         Some(n)
     }
 
-    pub fn iter(&self) -> Iter<'_, V> {
+    /// Every node, in bucket order.
+    pub fn nodes(&self) -> Nodes<'_, N> {
         // Skip the already-migrated (empty) prefix of ht[0] during a rehash.
         let from = self.rehash_idx.unwrap_or(0).min(self.ht[0].buckets.len());
         let buckets = self.ht[0].buckets[from..].iter().chain(&self.ht[1].buckets);
-        Iter { buckets, node: None }
+        Nodes { buckets, node: None }
+    }
+
+    /// Takes every node out, in bucket order.
+    pub fn into_nodes(self) -> IntoNodes<N> {
+        let [t0, t1] = self.ht;
+        IntoNodes { buckets: t0.buckets.into_iter().chain(t1.buckets), chain: None }
+    }
+
+    /// Bytes of the bucket arrays (both tables while rehashing), O(1).
+    pub fn bucket_bytes(&self) -> usize {
+        (self.ht[0].buckets.capacity() + self.ht[1].buckets.capacity()) * mem::size_of::<Link<N>>()
+    }
+}
+
+/// Iterator over the nodes of a table, in bucket order.
+pub struct Nodes<'a, N> {
+    buckets: iter::Chain<slice::Iter<'a, Link<N>>, slice::Iter<'a, Link<N>>>,
+    node: Option<&'a N>,
+}
+
+impl<'a, N: ChainNode> Iterator for Nodes<'a, N> {
+    type Item = &'a N;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a N> {
+        loop {
+            if let Some(n) = self.node {
+                self.node = n.next().as_ref();
+                return Some(n);
+            }
+            self.node = self.buckets.next()?.as_ref();
+        }
+    }
+}
+
+/// Owning iterator over the nodes of a table.
+pub struct IntoNodes<N> {
+    buckets: iter::Chain<vec::IntoIter<Link<N>>, vec::IntoIter<Link<N>>>,
+    chain: Link<N>,
+}
+
+impl<N: ChainNode> Iterator for IntoNodes<N> {
+    type Item = N;
+
+    fn next(&mut self) -> Option<N> {
+        loop {
+            if let Some(mut n) = self.chain.take() {
+                self.chain = n.next_mut().take();
+                return Some(n);
+            }
+            self.chain = self.buckets.next()?;
+        }
+    }
+}
+
+impl<V> Dict<V> {
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        self.node(key).map(|n| &n.value)
+    }
+
+    #[inline]
+    pub fn get_key_value(&self, key: &[u8]) -> Option<(&[u8], &V)> {
+        self.node(key).map(|n| (&*n.key, &n.value))
+    }
+
+    /// Mutable lookup; like Redis's dictFind it advances an in-progress rehash by one step.
+    #[inline]
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        self.node_mut(key).map(|n| &mut n.value)
+    }
+
+    /// Insert or replace; returns the old value if the key existed (the stored key is kept).
+    pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
+        self.insert_impl(key, value)
+    }
+
+    /// Insert with an already-owned key (no copy).
+    pub fn insert_owned(&mut self, key: Box<[u8]>, value: V) -> Option<V> {
+        self.insert_impl(key, value)
+    }
+
+    /// The key is copied (or moved, if owned) only when it is actually inserted.
+    fn insert_impl<K: AsRef<[u8]> + Into<Bytes>>(&mut self, key: K, value: V) -> Option<V> {
+        match self.slot(key.as_ref()) {
+            Ok(n) => Some(mem::replace(&mut n.value, value)),
+            Err(vacant) => {
+                vacant.insert(new_node(key.into(), value));
+                None
+            }
+        }
+    }
+
+    /// Returns the value for key, inserting f() first if absent; bool = inserted.
+    pub fn get_or_insert_with(&mut self, key: &[u8], f: impl FnOnce() -> V) -> (&mut V, bool) {
+        match self.slot(key) {
+            Ok(n) => (&mut n.value, false),
+            Err(vacant) => {
+                // f runs before `used` changes, so a panicking f leaves counts right.
+                let n = vacant.insert(new_node(key.into(), f()));
+                (&mut n.value, true)
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+        self.remove_entry(key).map(|(_, v)| v)
+    }
+
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+        let Node { key, value, .. } = *self.remove_node(key)?;
+        Some((key.into(), value))
+    }
+
+    /// Remove every entry for which keep returns false; returns the number removed.
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &mut V) -> bool) -> usize {
+        self.retain_nodes(|n| keep(&n.key, &mut n.value))
+    }
+
+    /// Redis dictScan over `(key, value)`: see [`Chains::scan_nodes`].
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &V)) -> u64 {
+        self.scan_nodes(cursor, |n| f(&n.key, &n.value))
+    }
+
+    /// [`Dict::scan`] with mutable access to the values.
+    pub fn scan_mut(&mut self, cursor: u64, mut f: impl FnMut(&[u8], &mut V)) -> u64 {
+        self.scan_nodes_mut(cursor, |n| f(&n.key, &mut n.value))
+    }
+
+    /// A random element (dictGetFairRandomKey), or None if empty.
+    pub fn random_entry(&self, rand: &mut impl FnMut() -> u64) -> Option<(&[u8], &V)> {
+        self.random_fair_node(rand).map(|n| (&*n.key, &n.value))
+    }
+
+    /// dictGetSomeKeys over `(key, value)`: see [`Chains::sample_nodes`].
+    pub fn sample(&self, count: usize, rand: &mut impl FnMut() -> u64, mut f: impl FnMut(&[u8], &V)) -> usize {
+        self.sample_nodes(count, rand, |n| f(&n.key, &n.value))
+    }
+
+    pub fn iter(&self) -> Iter<'_, V> {
+        Iter { nodes: self.nodes() }
     }
 
     pub fn iter_mut(&mut self) -> IterMut<'_, V> {
@@ -658,41 +832,29 @@ impl<V> Dict<V> {
     /// beyond its key's bytes and its value's own heap.
     pub const NODE_BYTES: usize = mem::size_of::<Node<V>>();
 
-    /// Bytes of the bucket arrays (both tables while rehashing), O(1).
-    pub fn bucket_bytes(&self) -> usize {
-        (self.ht[0].buckets.capacity() + self.ht[1].buckets.capacity()) * mem::size_of::<Link<V>>()
-    }
-
     /// Bytes of table overhead (bucket arrays + nodes, excluding key and value heap contents).
     pub fn overhead_bytes(&self) -> usize {
-        let buckets = self.ht[0].buckets.capacity() + self.ht[1].buckets.capacity();
-        buckets * mem::size_of::<Link<V>>() + self.len() * mem::size_of::<Node<V>>()
+        self.bucket_bytes() + self.len() * mem::size_of::<Node<V>>()
     }
 }
 
 /// Iterator over `(&key, &value)`, in bucket order.
 pub struct Iter<'a, V> {
-    buckets: iter::Chain<slice::Iter<'a, Link<V>>, slice::Iter<'a, Link<V>>>,
-    node: Option<&'a Node<V>>,
+    nodes: Nodes<'a, Box<Node<V>>>,
 }
 
 impl<'a, V> Iterator for Iter<'a, V> {
     type Item = (&'a [u8], &'a V);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(n) = self.node {
-                self.node = n.next.as_deref();
-                return Some((&n.key, &n.value));
-            }
-            self.node = self.buckets.next()?.as_deref();
-        }
+        self.nodes.next().map(|n| (&*n.key, &n.value))
     }
 }
 
 /// Iterator over `(&key, &mut value)`, in bucket order.
 pub struct IterMut<'a, V> {
-    buckets: iter::Chain<slice::IterMut<'a, Link<V>>, slice::IterMut<'a, Link<V>>>,
+    buckets: iter::Chain<slice::IterMut<'a, DictLink<V>>, slice::IterMut<'a, DictLink<V>>>,
     node: Option<&'a mut Node<V>>,
 }
 
@@ -715,22 +877,15 @@ impl<'a, V> Iterator for IterMut<'a, V> {
 
 /// Owning iterator yielding `(key, value)`.
 pub struct IntoIter<V> {
-    buckets: iter::Chain<vec::IntoIter<Link<V>>, vec::IntoIter<Link<V>>>,
-    chain: Link<V>,
+    nodes: IntoNodes<Box<Node<V>>>,
 }
 
 impl<V> Iterator for IntoIter<V> {
     type Item = (Box<[u8]>, V);
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(mut n) = self.chain.take() {
-                self.chain = n.next.take();
-                let Node { key, value, .. } = *n;
-                return Some((key.into(), value));
-            }
-            self.chain = self.buckets.next()?;
-        }
+        let Node { key, value, .. } = *self.nodes.next()?;
+        Some((key.into(), value))
     }
 }
 
@@ -739,8 +894,7 @@ impl<V> IntoIterator for Dict<V> {
     type IntoIter = IntoIter<V>;
 
     fn into_iter(self) -> IntoIter<V> {
-        let [t0, t1] = self.ht;
-        IntoIter { buckets: t0.buckets.into_iter().chain(t1.buckets), chain: None }
+        IntoIter { nodes: self.into_nodes() }
     }
 }
 

@@ -7,7 +7,8 @@
 
 use sha1::{Digest as _, Sha1};
 
-use crate::keyspace::{Db, Entry};
+use crate::entry::KeyNode;
+use crate::keyspace::Db;
 use crate::types::hash::Hash;
 use crate::value::Value;
 
@@ -70,19 +71,19 @@ fn hash_digest(digest: &mut Digest20, h: &Hash) {
 }
 
 /// DEBUG DIGEST-VALUE for one key (all zeros when it is missing).
-pub fn value_digest(entry: Option<&Entry>) -> Digest20 {
+pub fn value_digest(entry: Option<&KeyNode>) -> Digest20 {
     let mut d = [0u8; 20];
     if let Some(e) = entry {
-        xor_object_digest(&mut d, &e.value, e.expire_at != 0);
+        xor_object_digest(&mut d, &e.value(), e.expire_at() != 0);
     }
     d
 }
 
 /// One key's contribution to its database's XOR (computeDatasetDigest's per-key digest).
-pub fn key_digest(key: &[u8], entry: &Entry) -> Digest20 {
+pub fn key_digest(key: &[u8], entry: &KeyNode) -> Digest20 {
     let mut d = [0u8; 20];
     mix_digest(&mut d, key);
-    xor_object_digest(&mut d, &entry.value, entry.expire_at != 0);
+    xor_object_digest(&mut d, &entry.value(), entry.expire_at() != 0);
     d
 }
 

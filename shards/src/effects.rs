@@ -19,7 +19,7 @@
 //! Group markers carry no database ([`NO_DB`]); a writer emits SELECT before a record whose
 //! database differs from the last one it wrote.
 
-use crate::keyspace::Entry;
+use crate::entry::KeyNode;
 use crate::types::set::Member;
 use crate::value::Value;
 
@@ -265,13 +265,13 @@ pub fn decode(b: &[u8]) -> Option<Vec<Vec<u8>>> {
 /// value in commands of at most [`MAX_ITEMS_PER_CMD`] elements, then its TTL. For a key that
 /// does not exist, only the DEL. This is what a command spanning shards leaves for each key it
 /// changed, and what an AOF rewrite writes for every key.
-pub fn write_key(db: usize, key: &[u8], entry: Option<&Entry>, emit: &mut impl FnMut(usize, &[&[u8]])) {
+pub fn write_key(db: usize, key: &[u8], entry: Option<&KeyNode>, emit: &mut impl FnMut(usize, &[&[u8]])) {
     emit(db, &[b"DEL", key]);
     let Some(e) = entry else { return };
-    write_value(db, key, &e.value, emit);
-    if e.expire_at != 0 {
+    write_value(db, key, &e.value(), emit);
+    if e.expire_at() != 0 {
         let mut ib = itoa::Buffer::new();
-        emit(db, &[b"PEXPIREAT", key, ib.format(e.expire_at).as_bytes()]);
+        emit(db, &[b"PEXPIREAT", key, ib.format(e.expire_at()).as_bytes()]);
     }
 }
 
@@ -458,14 +458,14 @@ mod tests {
 
         let mut cmds = Vec::new();
         for k in [&b"s"[..], b"l", b"h", b"si", b"ss", b"z", b"missing"] {
-            let e = sh.peek(2, k).cloned();
+            let e = sh.peek(2, k).map(|e| KeyNode::from_entry(k, e.to_entry()));
             write_key(2, k, e.as_ref(), &mut |db, argv| cmds.push((db, argv.iter().map(|a| a.to_vec()).collect::<Vec<_>>())));
         }
         assert!(cmds.iter().all(|(_, a)| a.len() <= 2 + 2 * MAX_ITEMS_PER_CMD), "values are written in bounded commands");
         let mut back = replay(&cmds);
         for k in [&b"s"[..], b"l", b"h", b"si", b"ss", b"z"] {
-            let a = sh.peek(2, k).cloned().unwrap();
-            let b = back.peek(2, k).cloned().unwrap_or_else(|| panic!("{} missing after replay", String::from_utf8_lossy(k)));
+            let a = sh.peek(2, k).map(|e| e.to_entry()).unwrap();
+            let b = back.peek(2, k).map(|e| e.to_entry()).unwrap_or_else(|| panic!("{} missing after replay", String::from_utf8_lossy(k)));
             assert_eq!(a.expire_at, b.expire_at);
             match (&a.value, &b.value) {
                 (Value::Set(x), Value::Set(y)) => {

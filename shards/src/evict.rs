@@ -2,7 +2,8 @@
 //!
 //! # The accountant
 //! Each shard keeps, per database, the bytes its entries cost ([`crate::Db::bytes`]): for every
-//! key its table node, the key's bytes, the value's heap ([`crate::Value::heap_bytes`], O(1)
+//! key its node's allocation ([`KeyNode::alloc_bytes`]: key, expiry and short values inline),
+//! the value's heap ([`crate::Value::heap_bytes`], O(1)
 //! for every type, or bounded by the listpack limits for the small encodings) and, for a key
 //! with a TTL, its node and key copy in the `volatile` table. The bucket arrays are added when
 //! the figure is read ([`Shard::dataset_bytes`]). These are the sizes the program asks the
@@ -38,8 +39,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::dict::Dict;
-use crate::keyspace::{Entry, Shard};
+use crate::dict::{ChainNode, Chains, Dict};
+use crate::entry::KeyNode;
+use crate::keyspace::Shard;
 
 /// Redis's EVPOOL_SIZE.
 pub const EVPOOL_SIZE: usize = 16;
@@ -141,8 +143,6 @@ pub(crate) struct OpenKey {
     pub bytes: usize,
 }
 
-/// Bytes of a `main` table node (key pointer, entry, link).
-pub const MAIN_NODE_BYTES: usize = Dict::<Entry>::NODE_BYTES;
 /// Bytes of a `volatile` table node.
 pub const VOLATILE_NODE_BYTES: usize = Dict::<()>::NODE_BYTES;
 
@@ -156,13 +156,13 @@ pub fn key_heap_bytes(len: usize) -> usize {
     }
 }
 
-/// What one key costs the dataset: its node, its bytes, its value's heap, and its entry in the
-/// volatile table when it has a TTL (a second copy of the key).
+/// What one key costs the dataset: its node (with its key and, if short, its value inline),
+/// its value's heap, and its entry in the volatile table when it has a TTL (a second copy of
+/// the key).
 #[inline]
-pub fn entry_bytes(key_len: usize, e: &Entry) -> usize {
-    let key = key_heap_bytes(key_len);
-    let ttl = if e.expire_at != 0 { VOLATILE_NODE_BYTES + key } else { 0 };
-    MAIN_NODE_BYTES + key + e.value.heap_bytes() + ttl
+pub fn entry_bytes(e: &KeyNode) -> usize {
+    let ttl = if e.expire_at() != 0 { VOLATILE_NODE_BYTES + key_heap_bytes(e.key().len()) } else { 0 };
+    e.alloc_bytes() + e.value_heap_bytes() + ttl
 }
 
 /// A table's bucket arrays, counted up to ten pointers per key: exactly, unless the table is
@@ -170,7 +170,7 @@ pub fn entry_bytes(key_len: usize, e: &Entry) -> usize {
 /// shrinking rehash. Deleting keys cannot free that memory any sooner (the rehash or cron
 /// does): were it counted, eviction would chase it and could empty the shard.
 #[inline]
-fn table_bytes<V>(d: &Dict<V>) -> usize {
+fn table_bytes<N: ChainNode>(d: &Chains<N>) -> usize {
     d.bucket_bytes().min(10 * d.len() * std::mem::size_of::<usize>())
 }
 
@@ -291,7 +291,7 @@ impl Shard {
 
     /// The same figure computed from scratch, O(keys): to check the running one.
     pub fn dataset_bytes_recount(&self) -> usize {
-        self.dbs.iter().map(|d| d.main.iter().map(|(k, e)| entry_bytes(k.len(), e)).sum::<usize>() + table_bytes(&d.main) + table_bytes(&d.volatile)).sum()
+        self.dbs.iter().map(|d| d.main.iter().map(|(_, e)| entry_bytes(e)).sum::<usize>() + table_bytes(&d.main) + table_bytes(&d.volatile)).sum()
     }
 
     /// Bytes over this shard's limit (0 when under it, or when there is no limit).
@@ -314,7 +314,7 @@ impl Shard {
         let open = &self.evict.open;
         let d = &mut self.dbs[open.db];
         if let Some(e) = d.main.get(&open.key) {
-            d.bytes = d.bytes - open.bytes + entry_bytes(open.key.len(), e);
+            d.bytes = d.bytes - open.bytes + entry_bytes(e);
         } else {
             // Every path that removes keys settles first; a key cannot vanish while open.
             debug_assert!(false, "open key vanished");
@@ -429,10 +429,10 @@ impl Shard {
         if size == 0 {
             return 0;
         }
-        let score = |e: &Entry| match policy {
-            Policy::AllkeysLfu | Policy::VolatileLfu => 255 - lfu_decr_and_return(e.lru, now, decay) as u64,
-            Policy::VolatileTtl => u64::MAX - e.expire_at as u64,
-            _ => idle_ms(e.lru, now),
+        let score = |e: &KeyNode| match policy {
+            Policy::AllkeysLfu | Policy::VolatileLfu => 255 - lfu_decr_and_return(e.lru(), now, decay) as u64,
+            Policy::VolatileTtl => u64::MAX - e.expire_at() as u64,
+            _ => idle_ms(e.lru(), now),
         };
         let pool = &mut self.evict.pool;
         if policy.volatile_only() {
@@ -454,8 +454,8 @@ impl Shard {
         self.effects.note_write(db, key);
         let d = &mut self.dbs[db];
         let Some(e) = d.main.remove(key) else { return };
-        d.bytes -= entry_bytes(key.len(), &e);
-        if e.expire_at != 0 {
+        d.bytes -= entry_bytes(&e);
+        if e.expire_at() != 0 {
             d.volatile.remove(key);
         }
         self.stats.evicted_keys += 1;

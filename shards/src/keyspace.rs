@@ -2,9 +2,9 @@
 //! lazy and active expiry, and the shard's keyspace statistics.
 //!
 //! Invariants:
-//! - A key with a TTL is in both `Db::main` (its `Entry::expire_at` is non-zero) and
-//!   `Db::volatile` (used only to sample keys for active expiry); every path that sets or clears
-//!   a TTL keeps the two in step.
+//! - A key with a TTL is in both `Db::main` (its node's expiry is non-zero, see
+//!   [`crate::entry`]) and `Db::volatile` (used only to sample keys for active expiry and the
+//!   volatile-* eviction policies); every path that sets or clears a TTL keeps the two in step.
 //! - An expired key is never returned: every lookup goes through [`Shard::lookup`] /
 //!   [`Shard::lookup_mut`], which delete it first (Redis's expireIfNeeded).
 //! - `Db::bytes` is what the database's entries cost (see [`crate::evict`]): every path that
@@ -13,11 +13,14 @@
 //!   settles first.
 
 use crate::dict::Dict;
+use crate::entry::{KeyNode, KeyTable};
 use crate::evict::{self, entry_bytes, Evictor};
 use crate::value::Value;
 
-/// One key's data. `expire_at` is an absolute Unix time in milliseconds, 0 when the key has no
-/// TTL (a TTL in the past deletes the key, so 0 is never a live expiry).
+/// One key's data, owned outside the keyspace (moved by RENAME/MOVE/COPY, built by RESTORE and
+/// loading); inside, it is a compact [`KeyNode`]. `expire_at` is an absolute Unix time in
+/// milliseconds, 0 when the key has no TTL (a TTL in the past deletes the key, so 0 is never a
+/// live expiry).
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
@@ -43,7 +46,7 @@ impl Entry {
 
 #[derive(Default)]
 pub struct Db {
-    pub main: Dict<Entry>,
+    pub main: KeyTable,
     pub volatile: Dict<()>,
     /// Estimated average TTL of volatile keys (INFO keyspace avg_ttl), updated by active expiry.
     pub avg_ttl: i64,
@@ -201,7 +204,7 @@ impl Shard {
             self.snapshot_cow(db, key);
             let d = &mut self.dbs[db];
             if let Some(e) = d.main.remove(key) {
-                d.bytes -= entry_bytes(key.len(), &e);
+                d.bytes -= entry_bytes(&e);
             }
             d.volatile.remove(key);
             self.stats.expired_keys += 1;
@@ -215,11 +218,11 @@ impl Shard {
 
     /// Read access to a live key, counting a hit or a miss (lookupKeyRead).
     #[inline]
-    pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+    pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&mut KeyNode> {
         self.expire_if_needed(db, key);
         match self.dbs[db].main.get_mut(key) {
             Some(e) => {
-                evict::touch(&mut e.lru, self.now_ms, &self.evict.config, &mut self.rng);
+                evict::touch(e.lru_mut(), self.now_ms, &self.evict.config, &mut self.rng);
                 self.stats.keyspace_hits += 1;
                 Some(e)
             }
@@ -233,30 +236,30 @@ impl Shard {
     /// Write access to a live key (lookupKeyWrite): no hit/miss counting. The key is opened
     /// for the accountant: its new size is booked at the next keyspace call.
     #[inline]
-    pub fn lookup_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+    pub fn lookup_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut KeyNode> {
         self.settle();
         self.expire_if_needed(db, key);
         self.effects.note_write(db, key);
         self.snapshot_cow(db, key);
         let e = self.dbs[db].main.get_mut(key)?;
-        evict::touch(&mut e.lru, self.now_ms, &self.evict.config, &mut self.rng);
-        Shard::open_key(&mut self.evict.open, db, key, entry_bytes(key.len(), e));
+        evict::touch(e.lru_mut(), self.now_ms, &self.evict.config, &mut self.rng);
+        Shard::open_key(&mut self.evict.open, db, key, entry_bytes(e));
         Some(e)
     }
 
     /// Read access (counts a hit or a miss, like [`Shard::lookup`]) for a reader that changes
     /// the value's encoding, not its contents (SORT converts a sorted set): its size is booked
     /// again, nothing is recorded as written.
-    pub fn lookup_reencode(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+    pub fn lookup_reencode(&mut self, db: usize, key: &[u8]) -> Option<&mut KeyNode> {
         self.settle();
         self.lookup(db, key)?;
         let e = self.dbs[db].main.get_mut(key)?;
-        Shard::open_key(&mut self.evict.open, db, key, entry_bytes(key.len(), e));
+        Shard::open_key(&mut self.evict.open, db, key, entry_bytes(e));
         Some(e)
     }
 
     /// Peek without touching the access clock or the stats (TYPE-free internal use, SCAN filters).
-    pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+    pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&KeyNode> {
         self.expire_if_needed(db, key);
         self.dbs[db].main.get(key)
     }
@@ -272,26 +275,31 @@ impl Shard {
         self.settle();
         self.effects.note_write(db, key);
         self.snapshot_cow(db, key);
-        let clock = self.fresh_lru();
         let colour = self.snapshot.colour();
         let d = &mut self.dbs[db];
-        let (entry, inserted) =
-            d.main.get_or_insert_with(key, || Entry { value: Value::Str(crate::value::StrValue::Int(0)), expire_at: 0, lru: clock, colour });
-        if !inserted {
-            // An overwrite is a write access: the LFU counter carries over, counted once more
-            // (setKey's lookupKeyWrite, then dbOverwrite keeping the old lru under LFU).
-            evict::touch(&mut entry.lru, self.now_ms, &self.evict.config, &mut self.rng);
-            d.bytes -= entry_bytes(key.len(), entry);
-        }
-        entry.value = value;
-        let old_expire = if inserted { 0 } else { entry.expire_at };
-        let new_expire = match expire_at {
-            Some(t) => t,
-            None if keep_ttl => old_expire,
-            None => 0,
+        let (old_expire, new_expire) = match d.main.slot(key) {
+            Ok(node) => {
+                // An overwrite is a write access: the LFU counter carries over, counted once
+                // more (setKey's lookupKeyWrite, then dbOverwrite keeping the old lru under LFU).
+                evict::touch(node.lru_mut(), self.now_ms, &self.evict.config, &mut self.rng);
+                d.bytes -= entry_bytes(node);
+                let old_expire = node.expire_at();
+                let new_expire = match expire_at {
+                    Some(t) => t,
+                    None if keep_ttl => old_expire,
+                    None => 0,
+                };
+                node.set_value(value, new_expire);
+                d.bytes += entry_bytes(node);
+                (old_expire, new_expire)
+            }
+            Err(vacant) => {
+                let (clock, new_expire) = (evict::fresh(self.now_ms, &self.evict.config), expire_at.unwrap_or(0));
+                let node = vacant.insert(KeyNode::new(key, value, new_expire, clock, colour));
+                d.bytes += entry_bytes(node);
+                (0, new_expire)
+            }
         };
-        entry.expire_at = new_expire;
-        d.bytes += entry_bytes(key.len(), entry);
         if new_expire != 0 && old_expire == 0 {
             d.volatile.insert(key, ());
         } else if new_expire == 0 && old_expire != 0 {
@@ -308,12 +316,14 @@ impl Shard {
         entry.colour = self.snapshot.colour();
         let d = &mut self.dbs[db];
         let has_ttl = entry.expire_at != 0;
-        d.bytes += entry_bytes(key.len(), &entry);
         let old = d.main.insert(key, entry);
         if let Some(o) = &old {
-            d.bytes -= entry_bytes(key.len(), o);
+            d.bytes -= entry_bytes(o);
         }
-        let had_ttl = old.map(|e| e.expire_at != 0).unwrap_or(false);
+        if let Some(n) = d.main.get(key) {
+            d.bytes += entry_bytes(n);
+        }
+        let had_ttl = old.is_some_and(|e| e.expire_at() != 0);
         if has_ttl && !had_ttl {
             d.volatile.insert(key, ());
         } else if !has_ttl && had_ttl {
@@ -331,11 +341,11 @@ impl Shard {
         self.snapshot_cow(db, key);
         let d = &mut self.dbs[db];
         let e = d.main.remove(key)?;
-        d.bytes -= entry_bytes(key.len(), &e);
-        if e.expire_at != 0 {
+        d.bytes -= entry_bytes(&e);
+        if e.expire_at() != 0 {
             d.volatile.remove(key);
         }
-        Some(e)
+        Some(e.into_entry())
     }
 
     /// Sets or clears a live key's TTL. Returns false if the key does not exist.
@@ -345,15 +355,14 @@ impl Shard {
         self.snapshot_cow(db, key);
         let d = &mut self.dbs[db];
         let Some(e) = d.main.get_mut(key) else { return false };
-        let had = e.expire_at != 0;
-        e.expire_at = expire_at;
-        let ttl_entry = evict::VOLATILE_NODE_BYTES + evict::key_heap_bytes(key.len());
+        let had = e.expire_at() != 0;
+        d.bytes -= entry_bytes(e);
+        e.set_expire_at(expire_at);
+        d.bytes += entry_bytes(e);
         if expire_at != 0 && !had {
             d.volatile.insert(key, ());
-            d.bytes += ttl_entry;
         } else if expire_at == 0 && had {
             d.volatile.remove(key);
-            d.bytes -= ttl_entry;
         }
         true
     }
@@ -418,7 +427,7 @@ impl Shard {
                             self.snapshot_cow(db, k);
                             let d = &mut self.dbs[db];
                             if let Some(e) = d.main.remove(k) {
-                                d.bytes -= entry_bytes(k.len(), &e);
+                                d.bytes -= entry_bytes(&e);
                             }
                             d.volatile.remove(k);
                             expired += 1;
@@ -427,8 +436,8 @@ impl Shard {
                                 log.push((db, k.to_vec()));
                             }
                         }
-                        Some(e) if e.expire_at != 0 => {
-                            ttl_sum += e.expire_at - now;
+                        Some(e) if e.expire_at() != 0 => {
+                            ttl_sum += e.expire_at() - now;
                             ttl_n += 1;
                         }
                         _ => {}
@@ -513,7 +522,7 @@ mod tests {
         assert_eq!(sh.dbs[0].expires(), 1);
         sh.store(0, b"k", s(b"x"), None, false);
         assert_eq!(sh.dbs[0].expires(), 0);
-        assert_eq!(sh.lookup(0, b"k").map(|e| e.expire_at), Some(0));
+        assert_eq!(sh.lookup(0, b"k").map(|e| e.expire_at()), Some(0));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod bytes;
 pub mod dict;
 pub mod digest;
 pub mod effects;
+pub mod entry;
 pub mod evict;
 pub mod glob;
 pub mod keyspace;

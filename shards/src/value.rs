@@ -3,16 +3,84 @@
 //! Strings follow Redis's three encodings so that OBJECT ENCODING means what it means in Redis:
 //! `int` (a canonical 64-bit integer, stored as one), `embstr` (set whole, at most 44 bytes) and
 //! `raw` (longer, or grown in place by APPEND/SETRANGE, which keep spare capacity so repeated
-//! appends are amortised O(1) as with sds).
+//! appends are amortised O(1) as with sds). An embstr of at most [`SMALL_CAP`] bytes is held
+//! inside the `Value` itself ([`StrValue::Small`], no allocation): that is how a short string
+//! stored inline in its keyspace node ([`crate::entry`]) is handed out as a `Value`.
 
 /// Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT.
 pub const EMBSTR_LIMIT: usize = 44;
 
-#[derive(Debug, Clone, PartialEq)]
+/// Longest string [`StrValue::Small`] holds: what fits beside the tag and a length byte in the
+/// 32 bytes a `Value` takes (checked by `a_value_stays_32_bytes`).
+pub const SMALL_CAP: usize = 30;
+
+#[derive(Debug, Clone)]
 pub enum StrValue {
     Int(i64),
+    /// An embstr held inline (no allocation): `len` bytes of `buf`.
+    Small {
+        len: u8,
+        buf: [u8; SMALL_CAP],
+    },
     Emb(Box<[u8]>),
     Raw(Vec<u8>),
+}
+
+/// Equal when the stored representation is (an embstr equals an embstr with the same bytes,
+/// however it is held), as the derived equality was before `Small` existed.
+impl PartialEq for StrValue {
+    fn eq(&self, other: &StrValue) -> bool {
+        match (self, other) {
+            (StrValue::Int(a), StrValue::Int(b)) => a == b,
+            (StrValue::Raw(a), StrValue::Raw(b)) => a == b,
+            (StrValue::Small { .. } | StrValue::Emb(_), StrValue::Small { .. } | StrValue::Emb(_)) => self.as_str_ref() == other.as_str_ref(),
+            _ => false,
+        }
+    }
+}
+
+/// A borrowed view of a string value: an integer, or bytes (in a node, a box or a vector).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StrRef<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+impl StrRef<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            StrRef::Int(n) => int_len(*n),
+            StrRef::Bytes(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` with the value's bytes (integers are formatted on the stack).
+    #[inline]
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            StrRef::Int(n) => {
+                let mut buf = itoa::Buffer::new();
+                f(buf.format(*n).as_bytes())
+            }
+            StrRef::Bytes(b) => f(b),
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.with_bytes(|b| b.to_vec())
+    }
+
+    /// The value as an integer, if it is one (INCR's rule: the whole string must parse).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            StrRef::Int(n) => Some(*n),
+            StrRef::Bytes(b) => parse_i64_strict(b),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +88,9 @@ pub enum Value {
     Str(StrValue),
     List(Box<crate::types::list::List>),
     Hash(crate::types::hash::Hash),
-    Set(crate::types::set::Set),
+    /// Boxed, like List: an intset is 32 bytes with its own tag, which would leave no room for
+    /// `Value`'s tag beside an inline [`StrValue::Small`] (`Value` must stay 32 bytes).
+    Set(Box<crate::types::set::Set>),
     ZSet(crate::types::zset::ZSet),
 }
 
@@ -40,6 +110,7 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::Str(StrValue::Int(_)) => "int",
+            Value::Str(StrValue::Small { .. }) => "embstr",
             Value::Str(StrValue::Emb(b)) if b.len() <= EMBSTR_LIMIT => "embstr",
             Value::Str(_) => "raw",
             Value::List(v) => v.encoding_name(),
@@ -52,12 +123,12 @@ impl Value {
     /// Heap bytes held by the value beyond its inline representation (for memory figures).
     pub fn heap_bytes(&self) -> usize {
         match self {
-            Value::Str(StrValue::Int(_)) => 0,
+            Value::Str(StrValue::Int(_) | StrValue::Small { .. }) => 0,
             Value::Str(StrValue::Emb(b)) => b.len(),
             Value::Str(StrValue::Raw(v)) => v.capacity(),
             Value::List(v) => std::mem::size_of::<crate::types::list::List>() + v.heap_bytes(),
             Value::Hash(v) => v.heap_bytes(),
-            Value::Set(v) => v.heap_bytes(),
+            Value::Set(v) => std::mem::size_of::<crate::types::set::Set>() + v.heap_bytes(),
             Value::ZSet(v) => v.heap_bytes(),
         }
     }
@@ -66,21 +137,41 @@ impl Value {
 impl StrValue {
     /// Stores `bytes` the way Redis's tryObjectEncoding would: as an integer when the text is a
     /// canonical integer of at most 20 characters, otherwise as the bytes.
+    #[inline]
     pub fn from_bytes(bytes: &[u8]) -> StrValue {
         if bytes.len() <= 20 {
             if let Some(n) = parse_i64_strict(bytes) {
                 return StrValue::Int(n);
             }
         }
-        StrValue::Emb(bytes.into())
+        StrValue::embstr(bytes)
+    }
+
+    /// An embstr of these bytes (no integer check): inline when short enough.
+    #[inline]
+    pub fn embstr(bytes: &[u8]) -> StrValue {
+        if bytes.len() <= SMALL_CAP {
+            let mut buf = [0u8; SMALL_CAP];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            StrValue::Small { len: bytes.len() as u8, buf }
+        } else {
+            StrValue::Emb(bytes.into())
+        }
+    }
+
+    /// The value as a borrowed view.
+    #[inline]
+    pub fn as_str_ref(&self) -> StrRef<'_> {
+        match self {
+            StrValue::Int(n) => StrRef::Int(*n),
+            StrValue::Small { len, buf } => StrRef::Bytes(&buf[..*len as usize]),
+            StrValue::Emb(b) => StrRef::Bytes(b),
+            StrValue::Raw(v) => StrRef::Bytes(v),
+        }
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            StrValue::Int(n) => int_len(*n),
-            StrValue::Emb(b) => b.len(),
-            StrValue::Raw(v) => v.len(),
-        }
+        self.as_str_ref().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -90,14 +181,7 @@ impl StrValue {
     /// Calls `f` with the value's bytes (integers are formatted on the stack).
     #[inline]
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        match self {
-            StrValue::Int(n) => {
-                let mut buf = itoa::Buffer::new();
-                f(buf.format(*n).as_bytes())
-            }
-            StrValue::Emb(b) => f(b),
-            StrValue::Raw(v) => f(v),
-        }
+        self.as_str_ref().with_bytes(f)
     }
 
     pub fn to_vec(&self) -> Vec<u8> {
@@ -106,11 +190,7 @@ impl StrValue {
 
     /// The value as an integer, if it is one (INCR's rule: the whole string must parse).
     pub fn as_i64(&self) -> Option<i64> {
-        match self {
-            StrValue::Int(n) => Some(*n),
-            StrValue::Emb(b) => parse_i64_strict(b),
-            StrValue::Raw(v) => parse_i64_strict(v),
-        }
+        self.as_str_ref().as_i64()
     }
 
     /// Turns the value into a growable buffer (for APPEND / SETRANGE), as Redis unshares and
@@ -255,17 +335,20 @@ mod tests {
     fn integer_encoding_only_for_canonical_text() {
         assert_eq!(StrValue::from_bytes(b"123"), StrValue::Int(123));
         assert_eq!(StrValue::from_bytes(b"-9223372036854775808"), StrValue::Int(i64::MIN));
-        assert!(matches!(StrValue::from_bytes(b"0123"), StrValue::Emb(_)));
-        assert!(matches!(StrValue::from_bytes(b"+1"), StrValue::Emb(_)));
-        assert!(matches!(StrValue::from_bytes(b"-0"), StrValue::Emb(_)));
-        assert!(matches!(StrValue::from_bytes(b"9223372036854775808"), StrValue::Emb(_)));
-        assert!(matches!(StrValue::from_bytes(b" 1"), StrValue::Emb(_)));
+        assert!(matches!(StrValue::from_bytes(b"0123"), StrValue::Small { len: 4, .. }));
+        assert!(matches!(StrValue::from_bytes(b"+1"), StrValue::Small { .. }));
+        assert!(matches!(StrValue::from_bytes(b"-0"), StrValue::Small { .. }));
+        assert!(matches!(StrValue::from_bytes(b"9223372036854775808"), StrValue::Small { .. }));
+        assert!(matches!(StrValue::from_bytes(b" 1"), StrValue::Small { .. }));
+        assert!(matches!(StrValue::from_bytes(&[b'x'; SMALL_CAP + 1]), StrValue::Emb(_)));
+        assert_eq!(StrValue::from_bytes(b"abc"), StrValue::Emb(b"abc"[..].into()));
     }
 
     #[test]
     fn encodings_are_named_as_redis() {
         assert_eq!(Value::Str(StrValue::from_bytes(b"12")).encoding_name(), "int");
         assert_eq!(Value::Str(StrValue::from_bytes(b"hello")).encoding_name(), "embstr");
+        assert_eq!(Value::Str(StrValue::from_bytes(&[b'x'; 44])).encoding_name(), "embstr");
         let long = vec![b'x'; 45];
         assert_eq!(Value::Str(StrValue::from_bytes(&long)).encoding_name(), "raw");
         let mut s = StrValue::from_bytes(b"hi");
@@ -287,12 +370,28 @@ mod tests {
 
 #[cfg(test)]
 mod size_tests {
-    /// Every key pays for an Entry in its table node: collections keep their tables behind a
-    /// Box so a string key does not pay for the largest collection header (an inline hash table
-    /// once made every key cost 200 bytes instead of 112).
+    use super::*;
+    use crate::entry::KeyNode;
+
+    /// A short string is held in the `Value` itself, so a `Value` must not grow past 32 bytes
+    /// for it (collections keep their tables behind a Box, as an inline table once made every
+    /// key cost 200 bytes instead of 112).
     #[test]
-    fn a_keyspace_entry_stays_small() {
-        assert!(std::mem::size_of::<super::Value>() <= 32, "Value is {} bytes", std::mem::size_of::<super::Value>());
-        assert!(std::mem::size_of::<crate::keyspace::Entry>() <= 48, "Entry is {} bytes", std::mem::size_of::<crate::keyspace::Entry>());
+    fn a_value_stays_32_bytes() {
+        assert_eq!(std::mem::size_of::<Value>(), 32);
+    }
+
+    /// What a key costs in its node (see [`crate::entry`]): the 16-byte key with a 16-byte
+    /// value of the memory goal fits mimalloc's 48-byte class; a TTL adds 8 bytes.
+    #[test]
+    fn a_keyspace_node_stays_small() {
+        let node = |v: Value, ttl: i64| KeyNode::new(b"key:000000000001", v, ttl, 0, false).alloc_bytes();
+        let s = |b: &[u8]| Value::Str(StrValue::from_bytes(b));
+        assert_eq!(node(s(b"v000000000000001"), 0), 48);
+        assert_eq!(node(s(b"v000000000000001"), 1), 56);
+        assert_eq!(node(s(b"1234567890"), 0), 40, "an integer takes 8 bytes");
+        assert_eq!(node(s(&[b'x'; SMALL_CAP]), 0), 16 + 16 + SMALL_CAP);
+        assert_eq!(node(s(&[b'x'; SMALL_CAP + 1]), 0), 64, "stored whole, its bytes boxed");
+        assert_eq!(node(Value::List(Default::default()), 1), 72);
     }
 }

@@ -660,8 +660,9 @@ pub fn debug_loadaof(server: &Server, each: crate::snapshot::EachCore<'_>) -> Re
     each(&mut |c| {
         c.engine.flush_all();
         for (db, d) in fresh[c.engine.id].engine.dbs.iter_mut().enumerate() {
-            for (k, e) in std::mem::take(d).main.into_iter() {
-                c.engine.put_entry(db, &k, e);
+            for n in std::mem::take(d).main.into_nodes() {
+                let k = n.key().to_vec();
+                c.engine.put_entry(db, &k, n.into_entry());
             }
         }
     });

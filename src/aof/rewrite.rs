@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use shards::effects::{encode_into, write_value};
-use shards::keyspace::Entry;
+use shards::entry::KeyNode;
 use shards::rdb::{AuxFields, RdbSink, RdbWriter, SaveOptions};
 use shards::snapshot::SnapshotSink;
 
@@ -565,16 +565,16 @@ pub struct RespSink {
 }
 
 impl SnapshotSink for RespSink {
-    fn key(&mut self, db: usize, key: &[u8], entry: &Entry) {
+    fn key(&mut self, db: usize, key: &[u8], entry: &KeyNode) {
         let buf = &mut self.buf;
         let mut ib = itoa::Buffer::new();
         if self.db != Some(db) {
             encode_into(buf, 2, [&b"SELECT"[..], ib.format(db).as_bytes()].into_iter());
             self.db = Some(db);
         }
-        write_value(db, key, &entry.value, &mut |_, argv| encode_into(buf, argv.len(), argv.iter().copied()));
-        if entry.expire_at != 0 {
-            encode_into(buf, 3, [&b"PEXPIREAT"[..], key, ib.format(entry.expire_at).as_bytes()].into_iter());
+        write_value(db, key, &entry.value(), &mut |_, argv| encode_into(buf, argv.len(), argv.iter().copied()));
+        if entry.expire_at() != 0 {
+            encode_into(buf, 3, [&b"PEXPIREAT"[..], key, ib.format(entry.expire_at()).as_bytes()].into_iter());
         }
     }
 
@@ -640,7 +640,7 @@ mod tests {
         assert_eq!(&out[..9], b"REDIS0010");
         let mut back = shards::Shard::new(0, 16);
         let lopts = shards::rdb::LoadOptions { databases: 16, limits: Default::default(), skip_expired_before: None };
-        let stats = shards::rdb::load(&out[..], &lopts, |db, k, v, exp| back.put_entry(db, &k, Entry::new(v, exp, 0))).unwrap();
+        let stats = shards::rdb::load(&out[..], &lopts, |db, k, v, exp| back.put_entry(db, &k, shards::keyspace::Entry::new(v, exp, 0))).unwrap();
         assert_eq!(stats.keys, 3);
         assert!(stats.aux.iter().any(|(k, v)| k == b"aof-base" && v == b"1"), "{:?}", stats.aux);
         assert_eq!(digest(&back), digest(&s));

@@ -13,7 +13,7 @@ use crate::protocol::parse::Args;
 fn dump(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let db = x.db;
     let compress = x.server.config().rdbcompression;
-    let payload = x.shard(&a[1]).lookup(db, &a[1]).map(|entry| rdb::dump_payload(&entry.value, compress));
+    let payload = x.shard(&a[1]).lookup(db, &a[1]).map(|entry| rdb::dump_payload(&entry.value(), compress));
     match payload {
         Some(p) => x.reply.bulk(&p),
         None => x.reply.null(),

@@ -442,7 +442,7 @@ fn object(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let lfu = x.server.hot().lfu_policy;
     let decay = x.server.config().lfu_decay_time;
     let key = &a[2];
-    let Some((encoding, lru)) = x.shard(key).peek(db, key).map(|e| (e.value.encoding_name(), e.lru)) else {
+    let Some((encoding, lru)) = x.shard(key).peek(db, key).map(|e| (e.value().encoding_name(), e.lru())) else {
         x.reply.null();
         return Ok(());
     };
@@ -484,13 +484,12 @@ fn memory_usage(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     }
     let db = x.db;
     let key = &a[2];
-    let Some(bytes) = x.shard(key).peek(db, key).map(|e| e.value.heap_bytes()) else {
+    // The key's node (key, expiry and short values inline), its value's heap, one bucket pointer.
+    let Some(bytes) = x.shard(key).peek(db, key).map(|e| e.alloc_bytes() + e.value_heap_bytes() + 8) else {
         x.reply.null();
         return Ok(());
     };
-    // Node (key box + entry + next pointer) and one bucket pointer.
-    let entry = std::mem::size_of::<shards::Entry>() + 16 + 8 + 8;
-    x.reply.int((entry + key.len() + bytes) as i64);
+    x.reply.int(bytes as i64);
     Ok(())
 }
 

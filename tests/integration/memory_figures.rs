@@ -46,7 +46,6 @@ fn pipeline(c: &mut Conn, n: usize, cmd: impl Fn(usize) -> Vec<Vec<u8>> + Send +
 }
 
 #[test]
-#[ignore = "borderline: used_memory counts requested sizes, and mimalloc's size-class rounding puts RSS growth 13-16% above it; counting usable sizes (mi_good_size) would close the gap"]
 fn used_memory_growth_agrees_with_rss_growth_after_1m_keys() {
     let s = Server::start(&["--shards", "2"]);
     let mut c = s.conn();

@@ -61,7 +61,7 @@ fn redis_save_loads_here_and_our_file_loads_back_in_redis() {
             for db in &s.dbs {
                 for (k, e) in db.main.iter() {
                     if k.starts_with(b"only-in-") || k == b"ttl" {
-                        assert!(e.expire_at > 0, "{} lost its TTL", String::from_utf8_lossy(k));
+                        assert!(e.expire_at() > 0, "{} lost its TTL", String::from_utf8_lossy(k));
                     }
                 }
             }
@@ -107,12 +107,12 @@ fn engine_dataset() -> Shard {
         (0..100).for_each(|i| {
             st.add(format!("{i}").as_bytes(), limits.set_max_intset_entries);
         });
-        s.store(db, b"intset", Value::Set(st), None, false);
+        s.store(db, b"intset", Value::Set(Box::new(st)), None, false);
         let mut st = Set::default();
         (0..100).for_each(|i| {
             st.add(format!("m{i}").as_bytes(), limits.set_max_intset_entries);
         });
-        s.store(db, b"set", Value::Set(st), None, false);
+        s.store(db, b"set", Value::Set(Box::new(st)), None, false);
         for (name, n) in [("zset", 10), ("bigzset", 1000)] {
             let mut z = ZSet::default();
             (0..n).for_each(|i| z.insert_new(format!("m{i}").as_bytes(), i as f64 * 0.25 - 3.0, &limits));
@@ -138,10 +138,10 @@ fn an_engine_dataset_written_here_loads_in_redis() {
             let got = r.cmd([b"DEBUG".as_slice(), b"DIGEST-VALUE", k]);
             assert_eq!(got.as_array()[0], Reply::Simple(want), "db {db} key {}", String::from_utf8_lossy(k));
             let enc = r.cmd([b"OBJECT".as_slice(), b"ENCODING", k]).as_str();
-            let ours = e.value.encoding_name();
+            let ours = e.value().encoding_name();
             // Redis names small strings embstr/int the same way; a 5000-byte string is raw.
             assert_eq!(enc, ours, "encoding of {}", String::from_utf8_lossy(k));
-            if e.expire_at != 0 {
+            if e.expire_at() != 0 {
                 let pttl = r.int([b"PTTL".as_slice(), k]);
                 assert!(pttl > 3_500_000 && pttl <= 3_600_000, "{pttl}");
             }

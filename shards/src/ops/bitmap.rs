@@ -27,7 +27,7 @@ impl Shard {
     /// (Redis's lookupStringForBitCommand).
     fn bits_for_write(&mut self, db: usize, key: &[u8], min_len: usize) -> OpResult<&mut Vec<u8>> {
         let exists = match self.lookup_mut(db, key) {
-            Some(e) => match &e.value {
+            Some(e) => match &*e.value() {
                 Value::Str(_) => true,
                 _ => return Err(OpError::WrongType),
             },
@@ -37,7 +37,7 @@ impl Shard {
             self.store(db, key, Value::Str(StrValue::Raw(Vec::new())), None, false);
         }
         let Some(e) = self.lookup_mut(db, key) else { return Err(OpError::NoSuchKey) };
-        let Value::Str(s) = &mut e.value else { return Err(OpError::WrongType) };
+        let Value::Str(s) = e.value_mut() else { return Err(OpError::WrongType) };
         let raw = s.make_raw();
         if raw.len() < min_len {
             raw.resize(min_len, 0);

@@ -37,8 +37,8 @@ impl Shard {
     pub fn get_hash(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&Hash>> {
         match self.lookup(db, key) {
             None => Ok(None),
-            Some(e) => match &e.value {
-                Value::Hash(h) => Ok(Some(h)),
+            Some(e) => match e.full() {
+                Some(Value::Hash(h)) => Ok(Some(h)),
                 _ => Err(OpError::WrongType),
             },
         }
@@ -49,8 +49,8 @@ impl Shard {
     /// non-empty, so a refused write creates nothing.
     fn with_hash_or_create<R>(&mut self, db: usize, key: &[u8], f: impl FnOnce(&mut Hash) -> OpResult<R>) -> OpResult<R> {
         if let Some(e) = self.lookup_mut(db, key) {
-            return match &mut e.value {
-                Value::Hash(h) => f(h),
+            return match e.full_mut() {
+                Some(Value::Hash(h)) => f(h),
                 _ => Err(OpError::WrongType),
             };
         }
@@ -87,8 +87,8 @@ impl Shard {
     pub fn hdel(&mut self, db: usize, key: &[u8], fields: &[&[u8]]) -> OpResult<usize> {
         let (deleted, emptied) = match self.lookup_mut(db, key) {
             None => return Ok(0),
-            Some(e) => match &mut e.value {
-                Value::Hash(h) => {
+            Some(e) => match e.full_mut() {
+                Some(Value::Hash(h)) => {
                     let mut deleted = 0;
                     for f in fields {
                         if h.remove(f) {

@@ -30,7 +30,7 @@ impl Shard {
 
     pub fn type_of(&mut self, db: usize, key: &[u8]) -> &'static str {
         match self.lookup_mut(db, key) {
-            Some(e) => e.value.type_name(),
+            Some(e) => e.value().type_name(),
             None => "none",
         }
     }
@@ -40,7 +40,7 @@ impl Shard {
     pub fn expire_at(&mut self, db: usize, key: &[u8], when_ms: i64, cond: ExpireCond) -> bool {
         let now = self.now_ms();
         let Some(e) = self.lookup_mut(db, key) else { return false };
-        let current = e.expire_at;
+        let current = e.expire_at();
         // A key without TTL counts as an infinite TTL for GT/LT (Redis 7.0).
         let ok = match cond {
             ExpireCond::Always => true,
@@ -67,8 +67,8 @@ impl Shard {
         let now = self.now_ms();
         match self.lookup_mut(db, key) {
             None => -2,
-            Some(e) if e.expire_at == 0 => -1,
-            Some(e) => (e.expire_at - now).max(0),
+            Some(e) if e.expire_at() == 0 => -1,
+            Some(e) => (e.expire_at() - now).max(0),
         }
     }
 
@@ -76,14 +76,14 @@ impl Shard {
     pub fn pexpiretime(&mut self, db: usize, key: &[u8]) -> i64 {
         match self.lookup_mut(db, key) {
             None => -2,
-            Some(e) if e.expire_at == 0 => -1,
-            Some(e) => e.expire_at,
+            Some(e) if e.expire_at() == 0 => -1,
+            Some(e) => e.expire_at(),
         }
     }
 
     pub fn persist(&mut self, db: usize, key: &[u8]) -> bool {
         match self.lookup_mut(db, key) {
-            Some(e) if e.expire_at != 0 => self.set_expire(db, key, 0),
+            Some(e) if e.expire_at() != 0 => self.set_expire(db, key, 0),
             _ => false,
         }
     }
@@ -95,7 +95,7 @@ impl Shard {
 
     /// A copy of a key's entry (COPY's source side).
     pub fn clone_entry(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
-        self.lookup_mut(db, key).map(|e| e.clone())
+        self.lookup_mut(db, key).map(|e| e.to_entry())
     }
 
     /// MOVE key db: same shard (the key decides the shard), different database.
@@ -144,7 +144,7 @@ impl Shard {
                     }
                 }
                 if let Some(t) = filter.type_name {
-                    if !e.value.type_name().as_bytes().eq_ignore_ascii_case(t) {
+                    if !e.value().type_name().as_bytes().eq_ignore_ascii_case(t) {
                         return;
                     }
                 }

@@ -32,8 +32,8 @@ impl Shard {
     fn list_read(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&List>> {
         match self.lookup(db, key) {
             None => Ok(None),
-            Some(e) => match &e.value {
-                Value::List(l) => Ok(Some(l)),
+            Some(e) => match e.full() {
+                Some(Value::List(l)) => Ok(Some(l)),
                 _ => Err(OpError::WrongType),
             },
         }
@@ -43,8 +43,8 @@ impl Shard {
     fn list_write(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&mut List>> {
         match self.lookup_mut(db, key) {
             None => Ok(None),
-            Some(e) => match &mut e.value {
-                Value::List(l) => Ok(Some(l)),
+            Some(e) => match e.full_mut() {
+                Some(Value::List(l)) => Ok(Some(l)),
                 _ => Err(OpError::WrongType),
             },
         }
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(s.list_push(0, b"none", End::Left, [&b"a"[..]], true, -2), Ok(0));
         assert!(!s.exists(0, b"none"));
         assert_eq!(s.list_push(0, b"l", End::Right, [&b"z"[..]], true, -2), Ok(9));
-        assert_eq!(s.peek(0, b"l").map(|e| e.value.encoding_name()), Some("quicklist"));
+        assert_eq!(s.peek(0, b"l").map(|e| e.value().encoding_name()), Some("quicklist"));
     }
 
     /// Mirrors "LPUSH against non-list value error" and "LLEN against non-list value error".

@@ -82,8 +82,8 @@ impl Shard {
     pub fn get_set(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&Set>> {
         match self.lookup(db, key) {
             None => Ok(None),
-            Some(e) => match &e.value {
-                Value::Set(s) => Ok(Some(s)),
+            Some(e) => match e.full() {
+                Some(Value::Set(s)) => Ok(Some(s)),
                 _ => Err(OpError::WrongType),
             },
         }
@@ -93,8 +93,8 @@ impl Shard {
     fn get_set_mut(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&mut Set>> {
         match self.lookup_mut(db, key) {
             None => Ok(None),
-            Some(e) => match &mut e.value {
-                Value::Set(s) => Ok(Some(s)),
+            Some(e) => match e.full_mut() {
+                Some(Value::Set(s)) => Ok(Some(s)),
                 _ => Err(OpError::WrongType),
             },
         }
@@ -116,7 +116,7 @@ impl Shard {
         let Some(first) = members.peek() else { return Ok(0) };
         let mut set = Set::new_for(first);
         let added = members.filter(|m| set.add(m, max_intset)).count();
-        self.store(db, key, Value::Set(set), None, false);
+        self.store(db, key, Value::Set(Box::new(set)), None, false);
         Ok(added)
     }
 
@@ -173,7 +173,7 @@ impl Shard {
         // CASE 1: everything goes; the key is deleted.
         if count >= size {
             let Some(Value::Set(all)) = self.remove(db, key).map(|e| e.value) else { return Ok(None) };
-            return Ok(Some(Popped::All(all)));
+            return Ok(Some(Popped::All(*all)));
         }
         let remaining = size - count;
         // CASE 2: few members asked for: draw and remove them one by one.
@@ -259,8 +259,8 @@ impl Shard {
         let d = &self.dbs[db];
         Ok(keys
             .iter()
-            .map(|k| match d.main.get(k).map(|e| &e.value) {
-                Some(Value::Set(s)) => Some(s),
+            .map(|k| match d.main.get(k).and_then(|e| e.full()) {
+                Some(Value::Set(s)) => Some(&**s),
                 _ => None,
             })
             .collect())
@@ -278,7 +278,7 @@ impl Shard {
         if n == 0 {
             self.remove(db, key);
         } else {
-            self.store(db, key, Value::Set(set), None, false);
+            self.store(db, key, Value::Set(Box::new(set)), None, false);
         }
         n
     }

@@ -212,8 +212,8 @@ impl Shard {
             load(SortKind::List, 0);
             return Ok((SortKind::List, Vec::new()));
         };
-        match &mut e.value {
-            Value::List(l) => {
+        match e.full_mut() {
+            Some(Value::List(l)) => {
                 let out = match load(SortKind::List, l.len()) {
                     Load::All => l.iter_from(0).map(<[u8]>::to_vec).collect(),
                     Load::Range { count: 0, .. } => Vec::new(),
@@ -229,11 +229,11 @@ impl Shard {
                 };
                 Ok((SortKind::List, out))
             }
-            Value::Set(s) => {
+            Some(Value::Set(s)) => {
                 load(SortKind::Set, s.len());
                 Ok((SortKind::Set, s.iter().map(|m| m.to_vec()).collect()))
             }
-            Value::ZSet(z) => {
+            Some(Value::ZSet(z)) => {
                 z.convert_to_skiplist();
                 let mut out = Vec::new();
                 match load(SortKind::ZSet, z.len()) {
@@ -254,7 +254,7 @@ impl Shard {
     /// another type. A read (counts a hit or a miss).
     pub fn sort_lookup<R>(&mut self, db: usize, key: &[u8], field: Option<&[u8]>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let e = self.lookup(db, key)?;
-        match (&e.value, field) {
+        match (&*e.value(), field) {
             (Value::Str(s), None) => Some(s.with_bytes(f)),
             (Value::Hash(h), Some(field)) => h.get(field).map(f),
             _ => None,
@@ -350,7 +350,7 @@ mod tests {
     fn store_replaces_or_deletes() {
         let mut s = shard_with(&[(b"d", Value::Str(crate::value::StrValue::Int(1)))]);
         assert_eq!(s.sort_store(0, b"d", [&b"x"[..], b"y"], -2), 2);
-        assert!(matches!(s.peek(0, b"d").map(|e| &e.value), Some(Value::List(l)) if l.len() == 2));
+        assert!(matches!(s.peek(0, b"d").map(|e| e.full()), Some(Some(Value::List(l))) if l.len() == 2));
         assert_eq!(s.sort_store(0, b"d", [], -2), 0);
         assert!(s.peek(0, b"d").is_none());
     }

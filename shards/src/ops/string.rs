@@ -3,7 +3,7 @@
 use super::Ttl;
 use crate::keyspace::Shard;
 use crate::longdouble::{self, FloatError};
-use crate::value::{StrValue, Value};
+use crate::value::{StrRef, StrValue, Value};
 use crate::{OpError, OpResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,23 +31,20 @@ pub struct LcsMatch {
 impl Shard {
     /// A live string value, WRONGTYPE for other types.
     #[inline]
-    pub fn get_str(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&StrValue>> {
+    pub fn get_str(&mut self, db: usize, key: &[u8]) -> OpResult<Option<StrRef<'_>>> {
         match self.lookup(db, key) {
             None => Ok(None),
-            Some(e) => match &e.value {
-                Value::Str(s) => Ok(Some(s)),
-                #[allow(unreachable_patterns)]
-                _ => Err(OpError::WrongType),
-            },
+            Some(e) => e.str_ref().map(Some).ok_or(OpError::WrongType),
         }
     }
 
+    /// A live string for an in-place change (stored whole first, see [`crate::entry::KeyNode::value_mut`]).
     fn get_str_mut(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&mut StrValue>> {
         match self.lookup_mut(db, key) {
             None => Ok(None),
-            Some(e) => match &mut e.value {
+            Some(e) if e.str_ref().is_none() => Err(OpError::WrongType),
+            Some(e) => match e.value_mut() {
                 Value::Str(s) => Ok(Some(s)),
-                #[allow(unreachable_patterns)]
                 _ => Err(OpError::WrongType),
             },
         }
@@ -88,11 +85,13 @@ impl Shard {
 
     /// INCRBY/DECRBY/INCR/DECR: one op with a delta.
     pub fn incr_by(&mut self, db: usize, key: &[u8], delta: i64) -> OpResult<i64> {
-        match self.get_str_mut(db, key)? {
-            Some(v) => {
-                let cur = v.as_i64().ok_or(OpError::NotInteger)?;
+        match self.lookup_mut(db, key) {
+            Some(e) => {
+                let cur = e.str_ref().ok_or(OpError::WrongType)?.as_i64().ok_or(OpError::NotInteger)?;
                 let new = cur.checked_add(delta).ok_or(OpError::Overflow)?;
-                *v = StrValue::Int(new);
+                // Stored as an integer again, in place (Redis replaces the object with an int).
+                let expire_at = e.expire_at();
+                e.set_value(Value::Str(StrValue::Int(new)), expire_at);
                 Ok(new)
             }
             None => {

@@ -226,8 +226,8 @@ impl Shard {
     pub fn get_zset(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&ZSet>> {
         match self.lookup(db, key) {
             None => Ok(None),
-            Some(e) => match &e.value {
-                Value::ZSet(z) => Ok(Some(z)),
+            Some(e) => match e.full() {
+                Some(Value::ZSet(z)) => Ok(Some(z)),
                 _ => Err(OpError::WrongType),
             },
         }
@@ -236,8 +236,8 @@ impl Shard {
     fn get_zset_mut(&mut self, db: usize, key: &[u8]) -> OpResult<Option<&mut ZSet>> {
         match self.lookup_mut(db, key) {
             None => Ok(None),
-            Some(e) => match &mut e.value {
-                Value::ZSet(z) => Ok(Some(z)),
+            Some(e) => match e.full_mut() {
+                Some(Value::ZSet(z)) => Ok(Some(z)),
                 _ => Err(OpError::WrongType),
             },
         }
@@ -245,7 +245,7 @@ impl Shard {
 
     /// A collection that became empty is deleted, as Redis does.
     fn zset_drop_if_empty(&mut self, db: usize, key: &[u8]) {
-        if matches!(self.peek(db, key), Some(e) if matches!(&e.value, Value::ZSet(z) if z.is_empty())) {
+        if matches!(self.peek(db, key), Some(e) if matches!(e.full(), Some(Value::ZSet(z)) if z.is_empty())) {
             self.remove(db, key);
         }
     }
@@ -363,7 +363,7 @@ impl Shard {
     pub fn zset_entries(&mut self, db: usize, key: &[u8]) -> OpResult<Option<Vec<Scored>>> {
         match self.lookup(db, key) {
             None => Ok(None),
-            Some(e) => match &e.value {
+            Some(e) => match &*e.value() {
                 Value::ZSet(z) => {
                     let mut out = Vec::with_capacity(z.len());
                     z.for_each(|m, s| out.push((m.to_vec(), s)));

@@ -19,6 +19,7 @@ mod lzf;
 use std::fmt;
 use std::io::{self, Read, Write};
 
+use crate::entry::KeyNode;
 use crate::keyspace::Entry;
 use crate::types::hash::Hash;
 use crate::types::list::{End, List};
@@ -192,8 +193,10 @@ pub fn value_type(v: &Value) -> u8 {
         Value::List(_) => TYPE_LIST_QUICKLIST_2,
         Value::Hash(Hash::Listpack(_)) => TYPE_HASH_LISTPACK,
         Value::Hash(Hash::Table(_)) => TYPE_HASH,
-        Value::Set(Set::Ints(_)) => TYPE_SET_INTSET,
-        Value::Set(Set::Hash(_)) => TYPE_SET,
+        Value::Set(s) => match **s {
+            Set::Ints(_) => TYPE_SET_INTSET,
+            Set::Hash(_) => TYPE_SET,
+        },
         Value::ZSet(ZSet::Listpack(_)) => TYPE_ZSET_LISTPACK,
         Value::ZSet(ZSet::Skiplist(_)) => TYPE_ZSET_2,
     }
@@ -243,7 +246,8 @@ fn encode_body(out: &mut Vec<u8>, v: &Value, compress: bool) {
                 put_string(out, val, compress);
             }
         }
-        Value::Set(Set::Ints(ints)) => {
+        Value::Set(s) if matches!(**s, Set::Ints(_)) => {
+            let Set::Ints(ints) = &**s else { unreachable!("matched just above") };
             let all: Vec<i64> = ints.iter().collect();
             put_string(out, &blob::intset_blob(all.iter().copied()), compress);
         }
@@ -396,7 +400,7 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// One key (rdbSaveKeyValuePair): its expiry when it has one, type, key, value.
-    pub fn write_key(&mut self, key: &[u8], entry: &Entry) -> io::Result<()> {
+    pub fn write_key(&mut self, key: &[u8], entry: &KeyNode) -> io::Result<()> {
         encode_key(&mut self.buf, key, entry, self.opts.compression);
         self.flush_buf()
     }
@@ -428,14 +432,16 @@ impl<W: Write> RdbWriter<W> {
 }
 
 /// rdbSaveKeyValuePair: the key's expiry when it has one, type, key, value.
-fn encode_key(out: &mut Vec<u8>, key: &[u8], entry: &Entry, compress: bool) {
-    if entry.expire_at != 0 {
+fn encode_key(out: &mut Vec<u8>, key: &[u8], entry: &KeyNode, compress: bool) {
+    let expire_at = entry.expire_at();
+    if expire_at != 0 {
         out.push(OP_EXPIRETIME_MS);
-        out.extend_from_slice(&entry.expire_at.to_le_bytes());
+        out.extend_from_slice(&expire_at.to_le_bytes());
     }
-    out.push(value_type(&entry.value));
+    let value = entry.value();
+    out.push(value_type(&value));
     put_string(out, key, compress);
-    encode_body(out, &entry.value, compress);
+    encode_body(out, &value, compress);
 }
 
 /// A snapshot sink that encodes one shard's keys as RDB records, buffered until drained. Every
@@ -454,7 +460,7 @@ impl RdbSink {
 }
 
 impl crate::snapshot::SnapshotSink for RdbSink {
-    fn key(&mut self, db: usize, key: &[u8], entry: &Entry) {
+    fn key(&mut self, db: usize, key: &[u8], entry: &KeyNode) {
         if self.db != Some(db) {
             self.buf.push(OP_SELECTDB);
             put_len(&mut self.buf, db as u64);
@@ -659,7 +665,7 @@ fn read_value<R: Read>(inp: &mut Input<R>, t: u8, key: &[u8], limits: &Limits) -
                     return Err(corrupt("duplicate set members detected"));
                 }
             }
-            Value::Set(s)
+            Value::Set(Box::new(s))
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = inp.len()?;
@@ -723,7 +729,7 @@ fn read_value<R: Read>(inp: &mut Input<R>, t: u8, key: &[u8], limits: &Limits) -
             for n in blob::intset_ints(&data).map_err(corrupt)? {
                 s.add_int(n, limits.set_max_intset_entries);
             }
-            Value::Set(s)
+            Value::Set(Box::new(s))
         }
         TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
             let data = inp.string()?;
