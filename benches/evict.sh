@@ -33,7 +33,7 @@ run_one() {
         local n=$N
         [ "$p" = 1 ] && n=$((N / 5))
         taskset -c 1 redis-benchmark -p "$port" -q -t set,get -n "$n" -r "$KEYSPACE" -d "$DATA_SIZE" -P "$p" -c 50 |
-            sed "s/^/$label P$p /"
+            tr '\r' '\n' | grep 'requests per second' | sed "s/^/$label P$p /"
     done
     echo "$label evicted_keys=$(redis-cli -p "$port" info stats | tr -d '\r' | sed -n 's/^evicted_keys://p')" \
         "used_memory=$(redis-cli -p "$port" info memory | tr -d '\r' | sed -n 's/^used_memory://p') maxmemory=$MAXMEMORY" \

@@ -452,6 +452,8 @@ impl Shard {
     fn evict_key(&mut self, db: usize, key: &[u8]) {
         self.settle();
         self.effects.note_write(db, key);
+        // A snapshot in progress still saves the key as it was when the snapshot began.
+        self.snapshot_cow(db, key);
         let d = &mut self.dbs[db];
         let Some(e) = d.main.remove(key) else { return };
         d.bytes -= entry_bytes(&e);
