@@ -260,7 +260,7 @@ fn bgsave_keeps_the_keys_evicted_while_it_runs() {
             assert_eq!(c.read(), Reply::ok());
         }
         let evicted: i64 = c.info("stats")["evicted_keys"].parse().unwrap();
-        assert!(evicted > 500, "shards {shards}: evictions ran during the save ({evicted})");
+        assert!(evicted > 100, "shards {shards}: evictions ran during the save ({evicted})");
         assert_eq!(persistence(&mut c, "rdb_bgsave_in_progress"), "1", "shards {shards}: the evictions ran during the save");
         c.ok(["CONFIG", "SET", "maxmemory", "0"]);
         c.ok(["CONFIG", "SET", "rdb-key-save-delay", "0"]);
