@@ -233,6 +233,19 @@ impl Shard {
         }
     }
 
+    /// Read access that leaves the key's access clock alone (Redis's LOOKUP_NOTOUCH: TYPE,
+    /// TTL and the like), counting a hit or a miss.
+    pub fn lookup_notouch(&mut self, db: usize, key: &[u8]) -> Option<&KeyNode> {
+        self.expire_if_needed(db, key);
+        let found = self.dbs[db].main.get(key);
+        if found.is_some() {
+            self.stats.keyspace_hits += 1;
+        } else {
+            self.stats.keyspace_misses += 1;
+        }
+        found
+    }
+
     /// Write access to a live key (lookupKeyWrite): no hit/miss counting. The key is opened
     /// for the accountant: its new size is booked at the next keyspace call.
     #[inline]

@@ -324,3 +324,25 @@ fn output_buffers_of_slow_clients_do_not_drive_eviction() {
     assert!(alone > 5_000 && alone < 20_000, "{alone}");
     assert!(with_slow <= alone + alone / 50, "{with_slow} keys evicted with {buffered} bytes of output buffers, {alone} without");
 }
+
+/// Redis's unit/introspection-2 "TTL, TYPE and EXISTS do not alter the last access time of a
+/// key" (LOOKUP_NOTOUCH), while GET does; TYPE and TTL still count keyspace hits.
+#[test]
+fn ttl_type_and_exists_leave_the_access_clock_alone() {
+    for_each_shards(&[], |s| {
+        let mut c = s.conn();
+        c.ok(["SET", "proto", "v"]);
+        let payload = c.cmd(["DUMP", "proto"]);
+        c.ok([b"RESTORE".to_vec(), b"foo".to_vec(), b"0".to_vec(), payload.as_bytes().to_vec(), b"IDLETIME".to_vec(), b"1000".to_vec()]);
+        let hits = info_u64(&mut c, "stats", "keyspace_hits");
+        assert_eq!(c.int(["TTL", "foo"]), -1);
+        assert_eq!(c.int(["PTTL", "foo"]), -1);
+        assert_eq!(c.int(["EXPIRETIME", "foo"]), -1);
+        assert_eq!(c.cmd(["TYPE", "foo"]), Reply::Simple("string".into()));
+        assert_eq!(c.int(["EXISTS", "foo"]), 1);
+        assert!(c.int(["OBJECT", "IDLETIME", "foo"]) >= 1000, "TTL/TYPE/EXISTS touched the key");
+        assert!(info_u64(&mut c, "stats", "keyspace_hits") >= hits + 4, "TTL, PTTL, EXPIRETIME and TYPE count hits");
+        assert!(c.get_str(["GET", "foo"]).is_some());
+        assert!(c.int(["OBJECT", "IDLETIME", "foo"]) < 2, "GET touches the key");
+    });
+}

@@ -29,7 +29,7 @@ impl Shard {
     }
 
     pub fn type_of(&mut self, db: usize, key: &[u8]) -> &'static str {
-        match self.lookup_mut(db, key) {
+        match self.lookup_notouch(db, key) {
             Some(e) => e.value().type_name(),
             None => "none",
         }
@@ -65,7 +65,7 @@ impl Shard {
     /// PTTL in ms: -2 missing, -1 no TTL.
     pub fn pttl(&mut self, db: usize, key: &[u8]) -> i64 {
         let now = self.now_ms();
-        match self.lookup_mut(db, key) {
+        match self.lookup_notouch(db, key) {
             None => -2,
             Some(e) if e.expire_at() == 0 => -1,
             Some(e) => (e.expire_at() - now).max(0),
@@ -74,7 +74,7 @@ impl Shard {
 
     /// PEXPIRETIME: -2 missing, -1 no TTL.
     pub fn pexpiretime(&mut self, db: usize, key: &[u8]) -> i64 {
-        match self.lookup_mut(db, key) {
+        match self.lookup_notouch(db, key) {
             None => -2,
             Some(e) if e.expire_at() == 0 => -1,
             Some(e) => e.expire_at(),
