@@ -610,7 +610,7 @@ impl<R: std::io::Read> std::io::Read for CountingReader<'_, R> {
 }
 
 /// (db, key, value, expire_at) as the loader hands them over.
-type LoadedKey = (usize, Vec<u8>, shards::Value, i64);
+type LoadedKey = (usize, Vec<u8>, shards::Value, rdb::KeyMeta);
 
 /// Reads an RDB file into the cores (each key to its shard), skipping keys already expired.
 fn load_file(server: &Server, file: File, each: EachCore<'_>) -> Result<rdb::LoadStats, rdb::RdbError> {
@@ -621,8 +621,8 @@ fn load_file(server: &Server, file: File, each: EachCore<'_>) -> Result<rdb::Loa
     // the cores. The values are moved, never copied.
     let mut per_shard: Vec<Vec<LoadedKey>> = (0..n).map(|_| Vec::new()).collect();
     let reader = CountingReader { inner: std::io::BufReader::with_capacity(1 << 20, file), to: &server.aof.load.loaded_bytes };
-    let stats = rdb::load(reader, &opts, |db, key, value, expire_at| {
-        per_shard[shards::route::shard_of(&key, n)].push((db, key, value, expire_at));
+    let stats = rdb::load_meta(reader, &opts, |db, key, value, meta| {
+        per_shard[shards::route::shard_of(&key, n)].push((db, key, value, meta));
     })?;
     if let Some((_, v)) = stats.aux.iter().find(|(k, _)| k == b"used-mem") {
         if let Some(n) = std::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok()) {
@@ -630,9 +630,10 @@ fn load_file(server: &Server, file: File, each: EachCore<'_>) -> Result<rdb::Loa
         }
     }
     each(&mut |c| {
-        let lru = (c.engine.now_ms() / 1000) as u32;
-        for (db, key, value, expire_at) in std::mem::take(&mut per_shard[c.engine.id]) {
-            c.engine.put_entry(db, &key, shards::Entry::new(value, expire_at, lru));
+        crate::evict::refresh(server, c);
+        for (db, key, value, meta) in std::mem::take(&mut per_shard[c.engine.id]) {
+            let lru = c.engine.loaded_lru(meta.freq, meta.idle_secs);
+            c.engine.put_entry(db, &key, shards::Entry::new(value, meta.expire_at, lru));
         }
     });
     server.save.load_keys_loaded.store(stats.keys, Relaxed);

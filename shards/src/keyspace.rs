@@ -140,6 +140,13 @@ impl Shard {
         evict::fresh(self.now_ms, &self.evict.config)
     }
 
+    /// The clock field for a key loaded from an RDB file: its saved idle time (LRU policies)
+    /// or LFU counter (LFU policies) when the file has the one the policy uses, as Redis's
+    /// objectSetLRUOrLFU; otherwise a fresh one.
+    pub fn loaded_lru(&self, freq: Option<u8>, idle_secs: Option<i64>) -> u32 {
+        evict::restored(freq, idle_secs, self.now_ms, &self.evict.config).unwrap_or_else(|| self.fresh_lru())
+    }
+
     pub(crate) fn rng_state(&self) -> u64 {
         self.rng
     }

@@ -414,10 +414,11 @@ fn load_rdb_base(server: &Server, core: &mut ShardCore, path: &Path, delay_us: u
     let f = File::open(path).map_err(|e| format!("Can't open the AOF base {}: {e}", path.display()))?;
     let opts = shards::rdb::LoadOptions { databases: server.databases, limits: server.limits(), skip_expired_before: None };
     let reader = Counting { inner: BufReader::with_capacity(1 << 16, f), pending: 0, to: &server.aof.load.loaded_bytes };
+    crate::evict::refresh(server, core);
     let engine = &mut core.engine;
-    let stats = shards::rdb::load(reader, &opts, |db, key, value, expire_at| {
-        let lru = (engine.now_ms() / 1000) as u32;
-        engine.put_entry(db, &key, shards::keyspace::Entry::new(value, expire_at, lru));
+    let stats = shards::rdb::load_meta(reader, &opts, |db, key, value, meta| {
+        let lru = engine.loaded_lru(meta.freq, meta.idle_secs);
+        engine.put_entry(db, &key, shards::keyspace::Entry::new(value, meta.expire_at, lru));
         if delay_us > 0 {
             std::thread::sleep(Duration::from_micros(delay_us));
         }

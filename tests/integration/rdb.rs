@@ -148,3 +148,39 @@ fn an_engine_dataset_written_here_loads_in_redis() {
         }
     }
 }
+
+/// A dump.rdb from redis-server under an LRU or LFU policy carries each key's idle time or
+/// access counter (RDB_OPCODE_IDLE / RDB_OPCODE_FREQ); shardis, started with that file and the
+/// same policy, keeps them (OBJECT IDLETIME / OBJECT FREQ), as Redis's objectSetLRUOrLFU does.
+#[test]
+fn idle_time_and_lfu_counter_survive_a_redis_dump_rdb() {
+    for (policy, option, value) in [("allkeys-lru", "IDLETIME", "5000"), ("allkeys-lfu", "FREQ", "77")] {
+        let dir = TempDir::new("rdb-idle");
+        {
+            let Some(redis) = RedisServer::start(Some(dir.path()), &["--dbfilename", "dump.rdb", "--maxmemory-policy", policy]) else { return };
+            let mut r = redis.conn();
+            r.ok(["SET", "proto", "v"]);
+            let payload = r.cmd(["DUMP", "proto"]);
+            r.ok([b"RESTORE".to_vec(), b"k".to_vec(), b"0".to_vec(), payload.as_bytes().to_vec(), option.as_bytes().to_vec(), value.as_bytes().to_vec()]);
+            r.ok(["SAVE"]);
+        }
+        for shards in ["1", "4"] {
+            let dir = dir.path().to_path_buf();
+            let srv = crate::harness::Server::launch(move |port, _| {
+                ["--port", &port.to_string(), "--save", "", "--shards", shards, "--maxmemory-policy", policy, "--dir", &dir.display().to_string()]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            });
+            let mut c = srv.conn();
+            assert_eq!(c.int(["DBSIZE"]), 2, "{policy}: the file loaded");
+            if option == "IDLETIME" {
+                let idle = c.int(["OBJECT", "IDLETIME", "k"]);
+                assert!((5000..5100).contains(&idle), "{policy}, {shards} shards: idle {idle}");
+                assert!(c.int(["OBJECT", "IDLETIME", "proto"]) < 100, "a key used just before SAVE");
+            } else {
+                assert_eq!(c.int(["OBJECT", "FREQ", "k"]), 77, "{policy}, {shards} shards");
+            }
+        }
+    }
+}

@@ -801,9 +801,25 @@ pub struct LoadStats {
     pub bytes: u64,
 }
 
+/// What an RDB file says about a key besides its value.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KeyMeta {
+    /// Absolute expiry in ms, 0 = no TTL.
+    pub expire_at: i64,
+    /// RDB_OPCODE_IDLE: seconds since last access (written under an LRU policy).
+    pub idle_secs: Option<i64>,
+    /// RDB_OPCODE_FREQ: the LFU counter (written under an LFU policy).
+    pub freq: Option<u8>,
+}
+
 /// Reads a whole RDB stream, calling `on_key(db, key, value, expire_at_ms)` for each key
 /// (`expire_at_ms` 0 = no TTL). The checksum is verified when the file has one (not 0).
 pub fn load<R: Read>(r: R, opts: &LoadOptions, mut on_key: impl FnMut(usize, Vec<u8>, Value, i64)) -> Result<LoadStats, RdbError> {
+    load_meta(r, opts, |db, key, value, meta| on_key(db, key, value, meta.expire_at))
+}
+
+/// [`load`], with each key's expiry, idle time and LFU counter.
+pub fn load_meta<R: Read>(r: R, opts: &LoadOptions, mut on_key: impl FnMut(usize, Vec<u8>, Value, KeyMeta)) -> Result<LoadStats, RdbError> {
     let mut inp = Input::new(r, true);
     let magic: [u8; 9] = inp.array()?;
     if &magic[..5] != b"REDIS" {
@@ -815,24 +831,24 @@ pub fn load<R: Read>(r: R, opts: &LoadOptions, mut on_key: impl FnMut(usize, Vec
     }
     let mut stats = LoadStats { version, ..LoadStats::default() };
     let mut db = 0usize;
-    let mut expire_at = 0i64;
+    let mut meta = KeyMeta::default();
     loop {
         let op = inp.u8()?;
         match op {
             OP_EXPIRETIME_MS => {
-                expire_at = i64::from_le_bytes(inp.array()?);
+                meta.expire_at = i64::from_le_bytes(inp.array()?);
                 continue;
             }
             OP_EXPIRETIME => {
-                expire_at = i32::from_le_bytes(inp.array()?) as i64 * 1000;
+                meta.expire_at = i32::from_le_bytes(inp.array()?) as i64 * 1000;
                 continue;
             }
             OP_FREQ => {
-                inp.u8()?;
+                meta.freq = Some(inp.u8()?);
                 continue;
             }
             OP_IDLE => {
-                inp.len()?;
+                meta.idle_secs = Some(inp.len()?.min(i64::MAX as u64) as i64);
                 continue;
             }
             OP_EOF => break,
@@ -867,13 +883,13 @@ pub fn load<R: Read>(r: R, opts: &LoadOptions, mut on_key: impl FnMut(usize, Vec
         }
         let key = inp.string()?;
         let value = read_value(&mut inp, op, &key, &opts.limits)?;
-        let expire = std::mem::take(&mut expire_at);
+        let m = std::mem::take(&mut meta);
         match value {
             None => stats.empty_skipped += 1,
-            Some(_) if expire != 0 && opts.skip_expired_before.is_some_and(|now| expire < now) => stats.expired_skipped += 1,
+            Some(_) if m.expire_at != 0 && opts.skip_expired_before.is_some_and(|now| m.expire_at < now) => stats.expired_skipped += 1,
             Some(v) => {
                 stats.keys += 1;
-                on_key(db, key, v, expire);
+                on_key(db, key, v, m);
             }
         }
     }
