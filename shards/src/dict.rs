@@ -326,6 +326,7 @@ impl<N: ChainNode> Chains<N> {
         }
     }
 
+    /// How many of `ht` hold entries: 2 while rehashing.
     #[inline]
     fn tables(&self) -> usize {
         if self.rehash_idx.is_some() {
@@ -362,7 +363,7 @@ impl<N: ChainNode> Chains<N> {
         }
         self.step();
         let h = self.hash(key);
-        let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
+        let tables = self.tables();
         let node = self.ht[..tables].iter_mut().find_map(|t| {
             let mask = t.mask();
             let n = chain_remove(t.buckets.get_mut(h as usize & mask)?, key)?;
@@ -605,7 +606,7 @@ impl<N: ChainNode> Chains<N> {
         if count == 0 {
             return 0;
         }
-        let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
+        let tables = self.tables();
         let rehash_idx = self.rehash_idx.unwrap_or(0);
         let max_mask = self.ht[..tables].iter().map(Table::mask).fold(0, usize::max);
         let mut i = rand() as usize & max_mask;

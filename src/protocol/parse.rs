@@ -48,25 +48,15 @@ impl ParseError {
 /// Returns how many it found and where the last command it looked at ends.
 pub fn peek_second_args<'a>(buf: &'a [u8], out: &mut [&'a [u8]]) -> (usize, usize) {
     // `<tag><digits>\r\n` at `at`: the number and where the next line starts. Headers are a few
-    // bytes, so a plain loop beats memchr and str::parse here.
+    // bytes, so a plain scan for '\r' beats memchr here.
     fn line(buf: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
         if *buf.get(at)? != tag {
             return None;
         }
-        let (mut n, mut i) = (0usize, at + 1);
-        loop {
-            let c = *buf.get(i)?;
-            if c == b'\r' {
-                break;
-            }
-            let d = c.wrapping_sub(b'0');
-            if d > 9 || i - at > 18 {
-                return None;
-            }
-            n = n * 10 + d as usize;
-            i += 1;
-        }
-        (i > at + 1).then_some((n, i + 2))
+        let digits = buf.get(at + 1..)?;
+        let end = digits.iter().take(21).position(|&c| c == b'\r')?;
+        let n = usize::try_from(parse_len(&digits[..end])?).ok()?;
+        Some((n, at + 1 + end + 2))
     }
     let (mut pos, mut found) = (0, 0);
     while found < out.len() {
@@ -295,10 +285,13 @@ impl Parser {
     /// command's argv); only between commands.
     pub fn shrink(&mut self) {
         const KEEP: usize = 1024;
-        if !self.in_progress() && self.ranges.capacity() > KEEP {
+        if self.in_progress() {
+            return;
+        }
+        if self.ranges.capacity() > KEEP {
             self.ranges = Vec::new();
         }
-        if !self.in_progress() && self.owned.capacity() > KEEP {
+        if self.owned.capacity() > KEEP {
             self.owned = Vec::new();
         }
     }
