@@ -478,7 +478,9 @@ impl Shard {
                     self.stats.expired_time_cap_reached_count += 1;
                     break;
                 }
-                if keys.is_empty() || expired * 100 / keys.len() <= acceptable_stale {
+                // Like Redis, a round that found only empty buckets goes again: a sparse table
+                // after mass expiry must not end the database's turn with its keys still stale.
+                if !keys.is_empty() && expired * 100 / keys.len() <= acceptable_stale {
                     break;
                 }
             }
