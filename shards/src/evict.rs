@@ -769,9 +769,10 @@ mod tests {
         assert_eq!(sh.perform_evictions(|_, _| evicted += 1), EvictOutcome::Ok);
         let alive = survivors(&sh);
         assert!(sh.bytes_over_limit() == 0 && evicted == 1000 - alive.len());
-        // The pool approximates LRU: nearly every recently read key survives.
+        // The pool approximates LRU: nearly every recently read key survives (random eviction
+        // would keep about 150; the approximation kept 284-300 in 2000 runs).
         let recent = alive.iter().filter(|&&i| i >= 700).count();
-        assert!(recent >= 290, "{recent} of the 300 keys read recently survived");
+        assert!(recent >= 270, "{recent} of the 300 keys read recently survived");
         assert_eq!(sh.stats.evicted_keys, evicted as u64);
         let dels = sh.effects.take().lines().iter().filter(|l| l.starts_with("0 DEL k")).count();
         assert_eq!(dels, evicted, "every eviction is in the effect stream as DEL");
@@ -789,7 +790,7 @@ mod tests {
         assert_eq!(sh.perform_evictions(|_, _| {}), EvictOutcome::Ok);
         let alive = survivors(&sh);
         let frequent = alive.iter().filter(|&&i| i >= 700).count();
-        assert!(frequent >= 290, "{frequent} of the 300 keys read often survived");
+        assert!(frequent >= 270, "{frequent} of the 300 keys read often survived");
     }
 
     #[test]
