@@ -40,6 +40,8 @@ pub struct ShardCore {
     pub durable_seq: u64,
     /// Over its maxmemory share with nothing left to evict, as last checked (crate::evict).
     pub evict_failing: bool,
+    /// A rewrite's switch to a new increment, being prepared off the thread.
+    pub aof_switch: Option<Box<crate::aof::rewrite::PendingSwitch>>,
 }
 
 impl ShardCore {
@@ -51,6 +53,7 @@ impl ShardCore {
             aof: None,
             durable_seq: 0,
             evict_failing: false,
+            aof_switch: None,
         }
     }
 
@@ -101,8 +104,9 @@ impl ShardCore {
         }
         let upto = self.engine.effects.produced();
         let e = self.engine.effects.take();
-        seg.append(&e);
-        match seg.write_out(server.hot().appendfsync_always) {
+        let res = seg.write_effects(&e, server.hot().appendfsync_always);
+        self.engine.effects.recycle(e);
+        match res {
             Ok(()) => {
                 self.durable_seq = upto;
                 if seg.failing {

@@ -29,6 +29,9 @@ pub const NO_DB: u32 = u32::MAX;
 /// Most elements put in one command when a key's whole value is written out.
 pub const MAX_ITEMS_PER_CMD: usize = 64;
 
+/// The largest record buffer [`EffectLog::recycle`] keeps for reuse.
+pub const KEEP_BYTES: usize = 1 << 20;
+
 /// One record: its database and where it ends in the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rec {
@@ -193,6 +196,18 @@ impl EffectLog {
     /// Takes everything recorded so far.
     pub fn take(&mut self) -> Effects {
         std::mem::take(&mut self.log)
+    }
+
+    /// Gives back the buffers of taken effects once consumed, so the next records are encoded
+    /// into memory that is already allocated and warm in cache (a consumer that takes every
+    /// loop turn would otherwise regrow both buffers from nothing each turn). Buffers over
+    /// [`KEEP_BYTES`] are dropped rather than kept.
+    pub fn recycle(&mut self, mut e: Effects) {
+        if self.log.recs.is_empty() && self.log.buf.capacity() == 0 && e.buf.capacity() <= KEEP_BYTES {
+            e.buf.clear();
+            e.recs.clear();
+            self.log = e;
+        }
     }
 
     pub fn is_empty(&self) -> bool {

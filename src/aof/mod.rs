@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use shards::effects::{encode_into, Effects};
+use shards::effects::{encode_into, Effects, NO_DB};
 
 use crate::config::Config;
 use crate::server::Server;
@@ -84,6 +84,28 @@ impl Segment {
         }
     }
 
+    /// Writes taken effects (then fdatasyncs if `sync`): straight from their buffer when
+    /// nothing is pending and no record needs a SELECT first (the common case: one copy, into
+    /// the page cache), else through [`Segment::append`] and [`Segment::write_out`]. On error
+    /// the unwritten bytes stay pending, as with `write_out`.
+    pub fn write_effects(&mut self, e: &Effects, sync: bool) -> std::io::Result<()> {
+        let same_db = e.recs.iter().all(|r| r.db == NO_DB || Some(r.db as usize) == self.selected_db);
+        if !self.pending.is_empty() || !same_db {
+            self.append(e);
+            return self.write_out(sync);
+        }
+        let (done, res) = write_all(&mut self.file, &e.buf);
+        self.size += done as u64;
+        if res.is_err() {
+            self.pending.extend_from_slice(&e.buf[done..]);
+        }
+        res?;
+        if sync {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
+
     pub fn pending_len(&self) -> usize {
         self.pending.len()
     }
@@ -96,20 +118,7 @@ impl Segment {
     /// pending for the next attempt.
     pub fn write_out(&mut self, sync: bool) -> std::io::Result<()> {
         if !self.pending.is_empty() {
-            let mut done = 0;
-            let res = loop {
-                match self.file.write(&self.pending[done..]) {
-                    Ok(0) => break Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write")),
-                    Ok(n) => {
-                        done += n;
-                        if done == self.pending.len() {
-                            break Ok(());
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
-                }
-            };
+            let (done, res) = write_all(&mut self.file, &self.pending);
             self.size += done as u64;
             self.pending.drain(..done);
             res?;
@@ -119,6 +128,21 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// Writes all of `buf`, retrying short writes and EINTR: how many bytes went out, and the
+/// error that stopped it if any.
+fn write_all(file: &mut File, buf: &[u8]) -> (usize, std::io::Result<()>) {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.write(&buf[done..]) {
+            Ok(0) => return (done, Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write"))),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Err(e)),
+        }
+    }
+    (done, Ok(()))
 }
 
 /// The AOF directory of a configuration.
@@ -254,7 +278,8 @@ impl Manifest {
 /// Files the fsync thread syncs once a second (everysec), one slot per shard.
 #[derive(Default)]
 pub struct SyncFiles {
-    files: Mutex<Vec<Option<File>>>,
+    /// Per shard: the segment it appends to, and during a rewrite's switch also the next one.
+    files: Mutex<Vec<Vec<File>>>,
 }
 
 impl SyncFiles {
@@ -262,9 +287,24 @@ impl SyncFiles {
     pub fn set_shard(&self, shard: usize, file: Option<File>) {
         let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
         if files.len() <= shard {
-            files.resize_with(shard + 1, || None);
+            files.resize_with(shard + 1, Vec::new);
         }
-        files[shard] = file;
+        files[shard] = file.into_iter().collect();
+    }
+
+    /// Adds the segment `shard` is about to switch to, keeping the one it appends to now
+    /// (both are fsynced until the next switch: until the shard switches, its records still go
+    /// to the older one). For the rewrite's preparation, off the shard thread: this waits for
+    /// a running fsync.
+    pub fn add_next(&self, shard: usize, file: File) {
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        if files.len() <= shard {
+            files.resize_with(shard + 1, Vec::new);
+        }
+        let v = &mut files[shard];
+        let keep = v.len().saturating_sub(1);
+        v.drain(..keep);
+        v.push(file);
     }
 
     /// fsyncs every segment; the error of the first that failed.

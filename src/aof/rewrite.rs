@@ -4,10 +4,14 @@
 //!
 //! A shard's rewrite, in order (each step durable before the next, so a kill -9 at any moment
 //! loses nothing: replay reads the files the manifest names, in order):
-//! 1. On the shard thread, between two commands (so a `MULTI <unit> <shards>` group never
-//!    straddles the switch): the pending records go to the current increment, a new empty
-//!    increment `<seq+1>` is created, the manifest is stored listing the old base, the old
-//!    increments and the new one, and only then does the shard append to the new increment.
+//! 1. Off the shard thread (a short-lived thread, [`prepare`]): a new empty increment
+//!    `<seq+1>` is created and the manifest is stored listing the old base, the old increments
+//!    and the new one (fsyncs the shard must not wait for); meanwhile the shard goes on
+//!    appending to its current increment, listed before the new one. Then, in the shard's
+//!    cron, between two commands (so a `MULTI <unit> <shards>` group never straddles the
+//!    switch): the pending records go to the current increment and the shard appends to the
+//!    new one from then on. (Turning the AOF on does this in one turn on the shard thread:
+//!    the manifest changes only in step 3.)
 //! 2. In the same loop turn, the shard begins an engine snapshot ([`shards::snapshot`]) of its
 //!    dataset: the snapshot is the state at its start, so base + new increment are exactly the
 //!    dataset, whatever the shard does meanwhile. The shard then writes it between its other
@@ -207,7 +211,7 @@ pub fn request(server: &Server) -> Start {
 /// The shard's part, from its cron: a requested or scheduled rewrite, the automatic one, and
 /// appendonly switched by CONFIG SET.
 pub fn cron(server: &Arc<Server>, core: &mut ShardCore) {
-    if server.loading.load(Relaxed) {
+    if server.loading.load(Relaxed) || switch_prepared(server, core) {
         return;
     }
     let st = &server.aof.rewrite;
@@ -285,10 +289,121 @@ fn run(server: &Arc<Server>, core: &mut ShardCore, enabling: bool) {
             return;
         }
     };
-    if let Err(e) = start(server, core, enabling, &job) {
+    let res = if core.aof.is_some() && !enabling { prepare(server, core, job.clone()) } else { start(server, core, enabling, &job) };
+    if let Err(e) = res {
         tracing::warn!(shard = id, "Background AOF rewrite failed: {e}");
         // The writer counts this shard as ended, failed.
         job.shard_done(id, false);
+    }
+}
+
+/// A switch being prepared off the shard thread (step 1 of a shard that appends).
+pub struct PendingSwitch {
+    job: Arc<AofJob>,
+    rx: Receiver<Result<Prepared, String>>,
+}
+
+/// Step 1's files, ready: the new increment, already listed in the durable manifest.
+struct Prepared {
+    seg: Segment,
+    name: String,
+    seq: u64,
+    old_files: Vec<String>,
+}
+
+/// Step 1 of a shard that appends, off its thread: creating the new increment and storing
+/// the manifest that lists it take fsyncs (and the manifest lock, which another shard's
+/// rewrite may hold through its own fsyncs), 1-80 ms here that every client of the shard would
+/// wait. A short-lived thread does them while the shard goes on appending to its current
+/// increment, which the new manifest lists before the new one: a kill -9 meanwhile replays
+/// the same records. The shard switches in a later cron ([`switch_prepared`]).
+fn prepare(server: &Arc<Server>, core: &mut ShardCore, job: Arc<AofJob>) -> Result<(), String> {
+    let id = core.engine.id;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let srv = server.clone();
+    std::thread::Builder::new()
+        .name("aof-switch".into())
+        .spawn(move || {
+            let _ = tx.send(prepare_files(&srv, id));
+        })
+        .map_err(|e| format!("Can't start the AOF switch thread: {e}"))?;
+    core.aof_switch = Some(Box::new(PendingSwitch { job, rx }));
+    Ok(())
+}
+
+fn prepare_files(server: &Server, id: usize) -> Result<Prepared, String> {
+    let cfg = server.config().clone();
+    let dir = aof_dir(&cfg);
+    let now = server.aof.manifest_now(&cfg, server.nshards)?;
+    let seq = now.next_seq(id);
+    let old_files: Vec<String> = now.files_of(id).iter().map(|f| f.name.clone()).collect();
+    let name = Manifest::file_name(&cfg.appendfilename, id, seq, FileKind::Incr);
+    let path = dir.join(&name);
+    let seg = new_increment(&path, seq)?;
+    let entry = ManifestFile { name: name.clone(), seq, kind: 'i', shard: id };
+    if let Err(e) = server.aof.update_manifest(&cfg, server.nshards, |m| m.files.push(entry)) {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    if let Ok(f) = seg.sync_handle() {
+        server.aof_sync.add_next(id, f);
+    }
+    stage(id, 1, "new increment listed, the shard not yet switched");
+    Ok(Prepared { seg, name, seq, old_files })
+}
+
+fn new_increment(path: &Path, seq: u64) -> Result<Segment, String> {
+    File::create(path).map_err(|e| format!("Can't create the AOF file {}: {e}", path.display()))?;
+    Segment::open(path, seq).map_err(|e| format!("Can't open the AOF file {}: {e}", path.display()))
+}
+
+/// The shard's cron, while a switch is prepared: once it is, the switch and the start of
+/// step 2, between two commands. True while the preparation still runs.
+pub fn switch_prepared(server: &Arc<Server>, core: &mut ShardCore) -> bool {
+    let Some(p) = &core.aof_switch else { return false };
+    let res = match p.rx.try_recv() {
+        Ok(res) => res,
+        Err(crossbeam_channel::TryRecvError::Empty) => return true,
+        Err(crossbeam_channel::TryRecvError::Disconnected) => Err("the AOF switch thread ended".into()),
+    };
+    let Some(p) = core.aof_switch.take() else { return false };
+    let id = core.engine.id;
+    let res = res.and_then(|prep| {
+        if core.aof.is_none() {
+            // appendonly was turned off meanwhile; the listed increment stays empty.
+            return Err("the append only file was turned off".into());
+        }
+        if !core.persist(server) {
+            return Err("Can't write the pending records to the AOF".into());
+        }
+        switch_segment(server, core, prep.seg);
+        stage(id, 2, "switched to the new increment");
+        begin_base(server, core, &p.job, prep.seq, prep.old_files, Some(prep.name));
+        Ok(())
+    });
+    if let Err(e) = res {
+        tracing::warn!(shard = id, "Background AOF rewrite failed: {e}");
+        p.job.shard_done(id, false);
+    }
+    false
+}
+
+/// The shard appends to `seg` from now on.
+fn switch_segment(server: &Server, core: &mut ShardCore, seg: Segment) {
+    let id = core.engine.id;
+    let sf = &server.aof.shards[id];
+    match core.aof.replace(seg) {
+        Some(old) => {
+            sf.older_bytes.fetch_add(old.size, Relaxed);
+            if old.failing {
+                server.aof_failing.fetch_sub(1, Relaxed);
+            }
+        }
+        None => {
+            sf.older_bytes.store(0, Relaxed);
+            core.engine.effects.set_enabled(true);
+            tracing::info!(shard = id, "Append only file turned on: writing its base");
+        }
     }
 }
 
@@ -302,57 +417,38 @@ fn stage(shard: usize, n: u8, what: &str) {
     }
 }
 
-/// Step 1 and the start of step 2, on the shard thread in one turn: the switch, then the
-/// snapshot that the writer thread turns into the base.
+/// Step 1 and the start of step 2 in one turn on the shard thread, for a shard whose AOF is
+/// being turned on (nothing it acknowledged is in the old files, so the manifest changes only
+/// in step 3) or, with `enabling` false, one that does not append.
 fn start(server: &Arc<Server>, core: &mut ShardCore, enabling: bool, job: &AofJob) -> Result<(), String> {
     let cfg = server.config().clone();
     let id = core.engine.id;
     let dir = aof_dir(&cfg);
     std::fs::create_dir_all(&dir).map_err(|e| format!("Can't create the append-only dir {}: {e}", dir.display()))?;
-    let rdb = cfg.extra_bool("aof-use-rdb-preamble").unwrap_or(true);
-    let appending = core.aof.is_some();
-    if appending && !core.persist(server) {
-        return Err("Can't write the pending records to the AOF".into());
-    }
     // The shard's files now; nobody else changes them while this shard's rewrite runs.
     let now = server.aof.manifest_now(&cfg, server.nshards)?;
     let seq = now.next_seq(id);
     let old_files: Vec<String> = now.files_of(id).iter().map(|f| f.name.clone()).collect();
     let mut incr = None;
-    if appending || enabling {
-        // Step 1: the switch.
+    if enabling {
         let name = Manifest::file_name(&cfg.appendfilename, id, seq, FileKind::Incr);
-        let path = dir.join(&name);
-        File::create(&path).map_err(|e| format!("Can't create the AOF file {}: {e}", path.display()))?;
-        let seg = Segment::open(&path, seq).map_err(|e| format!("Can't open the AOF file {}: {e}", path.display()))?;
-        if !enabling {
-            // Turning the AOF on, the old files hold nothing acknowledged since it was off:
-            // the manifest changes only when the base is there.
-            let entry = ManifestFile { name: name.clone(), seq, kind: 'i', shard: id };
-            if let Err(e) = server.aof.update_manifest(&cfg, server.nshards, |m| m.files.push(entry)) {
-                let _ = std::fs::remove_file(&path);
-                return Err(e);
-            }
-        }
+        let seg = new_increment(&dir.join(&name), seq)?;
         server.aof_sync.set_shard(id, seg.sync_handle().ok());
-        let sf = &server.aof.shards[id];
-        match core.aof.replace(seg) {
-            Some(old) => {
-                sf.older_bytes.fetch_add(old.size, Relaxed);
-                if old.failing {
-                    server.aof_failing.fetch_sub(1, Relaxed);
-                }
-            }
-            None => {
-                sf.older_bytes.store(0, Relaxed);
-                core.engine.effects.set_enabled(true);
-                tracing::info!(shard = id, "Append only file turned on: writing its base");
-            }
-        }
+        switch_segment(server, core, seg);
         incr = Some(name);
-        stage(id, 1, "switched to the new increment");
+        stage(id, 2, "switched to the new increment");
     }
-    // Step 2 begins in this same turn: the snapshot is the dataset as of the switch.
+    begin_base(server, core, job, seq, old_files, incr);
+    Ok(())
+}
+
+/// Step 2 begins: the snapshot is the dataset as of the switch (this same turn), turned into
+/// the base by the writer thread.
+fn begin_base(server: &Arc<Server>, core: &mut ShardCore, job: &AofJob, seq: u64, old_files: Vec<String>, incr: Option<String>) {
+    let cfg = server.config().clone();
+    let id = core.engine.id;
+    let dir = aof_dir(&cfg);
+    let rdb = cfg.extra_bool("aof-use-rdb-preamble").unwrap_or(true);
     let kind = if rdb { FileKind::BaseRdb } else { FileKind::BaseAof };
     let base_name = Manifest::file_name(&cfg.appendfilename, id, seq, kind);
     let opts = SaveOptions { compression: cfg.rdbcompression, checksum: cfg.rdbchecksum };
@@ -366,7 +462,6 @@ fn start(server: &Arc<Server>, core: &mut ShardCore, enabling: bool, job: &AofJo
     let sink: Box<dyn SnapshotSink + Send> = if rdb { Box::new(RdbSink::new(opts)) } else { Box::new(RespSink::default()) };
     core.engine.snapshot_begin(sink);
     server.save.wake_shard(id);
-    Ok(())
 }
 
 /// A shard's base in the making: where it goes and what step 3 needs.
@@ -453,7 +548,7 @@ impl BaseWriter {
                     let id = plan.shard;
                     let out = open_base(&plan).map_err(|e| format!("Can't write the AOF base {}: {e}", plan.temp.display()));
                     self.bases.insert(id, BaseFile { plan, out, started: std::time::Instant::now() });
-                    stage(id, 2, "writing the base while the shard serves");
+                    stage(id, 3, "writing the base while the shard serves");
                 }
                 Piece::Bytes(id, bytes) => {
                     self.job.backlog.fetch_sub(bytes.len(), Relaxed);
@@ -523,12 +618,12 @@ fn finish_shard(server: &Arc<Server>, b: BaseFile, complete: bool) -> bool {
 /// The base made durable under its name, the manifest switched to it, the old files deleted.
 fn commit(server: &Server, plan: &BasePlan, file: File) -> Result<(), String> {
     let id = plan.shard;
-    stage(id, 3, "base written, not yet durable");
+    stage(id, 4, "base written, not yet durable");
     file.sync_all().map_err(|e| format!("fsync of {}: {e}", plan.temp.display()))?;
     drop(file);
     std::fs::rename(&plan.temp, &plan.base).map_err(|e| format!("rename {} to {}: {e}", plan.temp.display(), plan.base.display()))?;
     File::open(&plan.dir).and_then(|d| d.sync_all()).map_err(|e| format!("fsync of {}: {e}", plan.dir.display()))?;
-    stage(id, 4, "base durable, manifest not yet switched");
+    stage(id, 5, "base durable, manifest not yet switched");
     let cfg = server.config().clone();
     let mut files = vec![ManifestFile { name: plan.base_name.clone(), seq: plan.seq, kind: 'b', shard: id }];
     if let Some(incr) = &plan.incr {
@@ -543,7 +638,7 @@ fn commit(server: &Server, plan: &BasePlan, file: File) -> Result<(), String> {
     let sf = &server.aof.shards[id];
     sf.older_bytes.store(base_len, Relaxed);
     sf.base_size.store(base_len + incr_len, Relaxed);
-    stage(id, 5, "manifest switched, old files not yet deleted");
+    stage(id, 6, "manifest switched, old files not yet deleted");
     for name in &plan.old_files {
         if let Err(e) = std::fs::remove_file(plan.dir.join(name)) {
             if e.kind() != std::io::ErrorKind::NotFound {
