@@ -159,7 +159,7 @@ impl MemOverhead {
                 let e = &mut per_db[i];
                 e.0 += db.len() as u64;
                 e.1 += db.main.overhead_bytes() as u64;
-                e.2 += db.volatile.overhead_bytes() as u64;
+                e.2 += db.volatile.heap_bytes() as u64;
             }
             if let Some(seg) = &c.aof {
                 aof += seg.pending_len() as u64;

@@ -112,12 +112,12 @@ impl<N: ChainNode> Table<N> {
         self.buckets.len().wrapping_sub(1)
     }
 
+    /// The first node of hash `h`'s chain that `is` picks.
     #[inline(always)]
-    fn find(&self, h: u64, key: &[u8]) -> Option<&N> {
+    fn find(&self, h: u64, mut is: impl FnMut(&N) -> bool) -> Option<&N> {
         let mut cur = self.buckets.get(h as usize & self.mask())?.as_ref();
         while let Some(n) = cur {
-            // Slice equality compares lengths before memcmp.
-            if *n.key() == *key {
+            if is(n) {
                 return Some(n);
             }
             cur = n.next().as_ref();
@@ -138,10 +138,10 @@ fn prefetch(p: *const u8) {
     let _ = p;
 }
 
-/// Walks a chain to the node holding `key`, or else to the empty link at the chain's end.
+/// Walks a chain to the first node `is` picks, or else to the empty link at the chain's end.
 #[inline(always)]
-fn chain_entry<'a, N: ChainNode>(mut cur: &'a mut Link<N>, key: &[u8]) -> Result<&'a mut N, &'a mut Link<N>> {
-    while cur.as_ref().is_some_and(|n| *n.key() != *key) {
+fn chain_entry<N: ChainNode>(mut cur: &mut Link<N>, mut is: impl FnMut(&N) -> bool) -> Result<&mut N, &mut Link<N>> {
+    while cur.as_ref().is_some_and(|n| !is(n)) {
         match cur {
             Some(n) => cur = n.next_mut(),
             None => break,
@@ -278,14 +278,31 @@ impl<N: ChainNode> Chains<N> {
     #[inline]
     pub fn node(&self, key: &[u8]) -> Option<&N> {
         if self.is_empty() {
-            return None; // skip hashing entirely for empty dicts (common for `volatile`)
+            return None; // skip hashing entirely for empty dicts
         }
         let h = self.hash(key);
-        let found = self.ht[0].find(h, key);
+        // Slice equality compares lengths before memcmp.
+        let found = self.ht[0].find(h, |n| *n.key() == *key);
         if found.is_some() || self.rehash_idx.is_none() {
             return found;
         }
-        self.ht[1].find(h, key)
+        self.ht[1].find(h, |n| *n.key() == *key)
+    }
+
+    /// The node of hash `h` (see [`Chains::hash_of`]) that `is` picks, walking only that hash's
+    /// chain in each table in use: finds a node by something other than its key (the
+    /// keyspace's volatile index keeps a key's hash, not the key).
+    pub fn find_hashed(&self, h: u64, mut is: impl FnMut(&N) -> bool) -> Option<&N> {
+        self.ht[..self.tables()].iter().find_map(|t| t.find(h, &mut is))
+    }
+
+    /// [`Chains::find_hashed`], mutably (no rehash step: nothing moves).
+    pub fn find_hashed_mut(&mut self, h: u64, mut is: impl FnMut(&N) -> bool) -> Option<&mut N> {
+        let tables = self.tables();
+        self.ht[..tables].iter_mut().find_map(|t| {
+            let mask = t.mask();
+            chain_entry(t.buckets.get_mut(h as usize & mask)?, &mut is).ok()
+        })
     }
 
     #[inline]
@@ -351,8 +368,14 @@ impl<N: ChainNode> Chains<N> {
     /// half of dictAddRaw/dictFind. Grows the table first if needed.
     #[inline]
     pub fn slot(&mut self, key: &[u8]) -> Result<&mut N, Vacant<'_, N>> {
-        self.prepare_insert();
         let h = self.hash(key);
+        self.slot_hashed(h, key)
+    }
+
+    /// [`Chains::slot`] for a caller that already has `h`, the key's [`Chains::hash_of`].
+    #[inline]
+    pub fn slot_hashed(&mut self, h: u64, key: &[u8]) -> Result<&mut N, Vacant<'_, N>> {
+        self.prepare_insert();
         self.entry(h, key).map_err(|(link, used)| Vacant { link, used })
     }
 
@@ -520,14 +543,14 @@ impl<N: ChainNode> Chains<N> {
         let [t0, t1] = &mut self.ht;
         let mask0 = t0.mask();
         let Table { buckets, used } = t0;
-        match chain_entry(&mut buckets[h as usize & mask0], key) {
+        match chain_entry(&mut buckets[h as usize & mask0], |n| *n.key() == *key) {
             Ok(n) => return Ok(n),
             Err(tail) if !rehashing => return Err((tail, used)),
             Err(_) => {}
         }
         let mask1 = t1.mask();
         let Table { buckets, used } = t1;
-        chain_entry(&mut buckets[h as usize & mask1], key).map_err(|tail| (tail, used))
+        chain_entry(&mut buckets[h as usize & mask1], |n| *n.key() == *key).map_err(|tail| (tail, used))
     }
 
     /// Redis dictScan: visits every node of the bucket(s) the cursor names (both tables while

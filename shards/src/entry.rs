@@ -9,15 +9,20 @@
 //! Layout (`repr(C)` header, then variable parts; the allocation is 8-aligned):
 //! ```text
 //! [next: Option<KeyNode> 8][lru u32][klen u16][vlen u8][flags u8]   header, 16 bytes
-//! [expire_at i64]                        only with flag TTL
-//! [key length u64]                       only with flag LONG_KEY (klen == u16::MAX)
+//! [expire_at i64][volatile position u32] only with flag TTL (12 bytes)
+//! [key length u64, unaligned]            only with flag LONG_KEY (klen == u16::MAX)
 //! [key bytes]
 //! [value]  BYTES: vlen bytes, right after the key (a string of at most SMALL_CAP bytes)
 //!          INT:   an i64, unaligned, right after the key (an int-encoded string)
 //!          FULL:  a `Value` (32 bytes), 8-aligned (raw and longer strings, every collection)
 //! ```
-//! So 16 + 16 + 16 = 48 bytes for the 16-byte key and value above, 16 + 16 + 8 = 40 for a
-//! counter, 16 + 16 + 32 = 64 for a collection's header (its data stays where it was).
+//! So 16 + 16 + 16 = 48 bytes for the 16-byte key and value above (60 with a TTL), 16 + 16 + 8
+//! = 40 for a counter, 16 + 16 + 32 = 64 for a collection's header (its data stays where it was).
+//!
+//! A TTL node's volatile position is its index in its database's
+//! [`crate::volatile::VolatileIndex`] (which holds the node's hash at that index): the keyspace
+//! sets it when it indexes the node, and every reshape of a node that keeps its TTL carries it
+//! over ([`KeyNode::replace`]), so handlers holding a `&mut KeyNode` never need the index.
 //!
 //! The node is handed out as `&KeyNode` (read) and `&mut KeyNode` (write: the pointer itself,
 //! so a change of layout reallocates the node and relinks it in place). Values are read through
@@ -29,7 +34,8 @@
 //!
 //! Invariants: the header's flags, `klen`/key length and `vlen` alone determine the layout (and
 //! so the size to free); a FULL node's `Value` is initialised unless flag MOVED says it was
-//! moved out (then only the memory is freed).
+//! moved out (then only the memory is freed); a TTL node in a keyspace table holds its own
+//! volatile position (a new one holds [`UNINDEXED`] until the keyspace indexes it).
 
 use std::alloc::{self, Layout};
 use std::ops::Deref;
@@ -53,6 +59,10 @@ const KIND_FULL: u8 = 0x10;
 const MOVED: u8 = 0x80;
 /// `klen` value meaning "the key's length is stored after the header".
 const KLEN_LONG: u16 = u16::MAX;
+/// Bytes of a TTL node's expiry and volatile position.
+const TTL_PART: usize = 12;
+/// The volatile position of a TTL node not indexed yet.
+pub(crate) const UNINDEXED: u32 = u32::MAX;
 
 #[repr(C)]
 struct Header {
@@ -92,11 +102,21 @@ fn compact(v: &Value) -> Compact<'_> {
     }
 }
 
+/// Bytes of the TTL part for these flags.
+#[inline(always)]
+fn ttl_part(flags: u8) -> usize {
+    if flags & TTL != 0 {
+        TTL_PART
+    } else {
+        0
+    }
+}
+
 /// Offsets of a node's parts for its flags, key length and inline value length:
 /// (key offset, value offset, allocation size).
 #[inline]
 fn layout_of(flags: u8, key_len: usize, vlen: u8) -> (usize, usize, usize) {
-    let key_off = HEADER + if flags & TTL != 0 { 8 } else { 0 } + if flags & LONG_KEY != 0 { 8 } else { 0 };
+    let key_off = HEADER + ttl_part(flags) + if flags & LONG_KEY != 0 { 8 } else { 0 };
     let key_end = key_off + key_len;
     match flags & KIND {
         KIND_BYTES => (key_off, key_end, key_end + vlen as usize),
@@ -168,10 +188,11 @@ impl KeyNode {
             let mut at = HEADER;
             if flags & TTL != 0 {
                 ptr::write(p.add(at) as *mut i64, expire_at);
-                at += 8;
+                ptr::write(p.add(at + 8) as *mut u32, UNINDEXED);
+                at += TTL_PART;
             }
             if flags & LONG_KEY != 0 {
-                ptr::write(p.add(at) as *mut u64, key.len() as u64);
+                ptr::write_unaligned(p.add(at) as *mut u64, key.len() as u64);
             }
             ptr::copy_nonoverlapping(key.as_ptr(), p.add(key_off), key.len());
             match compact(&value) {
@@ -216,9 +237,9 @@ impl KeyNode {
         if h.klen != KLEN_LONG {
             return h.klen as usize;
         }
-        let at = HEADER + if h.flags & TTL != 0 { 8 } else { 0 };
-        // SAFETY: LONG_KEY nodes store the length there.
-        unsafe { ptr::read(self.base().add(at) as *const u64) as usize }
+        let at = HEADER + ttl_part(h.flags);
+        // SAFETY: LONG_KEY nodes store the length there (4-aligned after a TTL part).
+        unsafe { ptr::read_unaligned(self.base().add(at) as *const u64) as usize }
     }
 
     #[inline]
@@ -237,7 +258,7 @@ impl KeyNode {
     #[inline(always)]
     fn value_offset(&self) -> usize {
         let h = self.header();
-        let key_end = if h.klen != KLEN_LONG { HEADER + if h.flags & TTL != 0 { 8 } else { 0 } + h.klen as usize } else { self.layout().0 + self.key_len() };
+        let key_end = if h.klen != KLEN_LONG { HEADER + ttl_part(h.flags) + h.klen as usize } else { self.layout().0 + self.key_len() };
         if h.flags & KIND == KIND_FULL {
             (key_end + 7) & !7
         } else {
@@ -250,7 +271,7 @@ impl KeyNode {
     pub fn key(&self) -> &[u8] {
         let h = self.header();
         let (len, off) = if h.klen != KLEN_LONG {
-            (h.klen as usize, HEADER + if h.flags & TTL != 0 { 8 } else { 0 })
+            (h.klen as usize, HEADER + ttl_part(h.flags))
         } else {
             let (off, _, _) = self.layout();
             (self.key_len(), off)
@@ -362,6 +383,12 @@ impl KeyNode {
         self.replace(KeyNode::new(self.key(), value, expire_at, lru, colour));
     }
 
+    /// Replaces the whole entry (value, expiry, clock, colour) of this key.
+    pub fn set_entry(&mut self, e: Entry) {
+        let new = KeyNode::from_entry(self.key(), e);
+        self.replace(new);
+    }
+
     /// The expiry (absolute Unix ms), 0 when none.
     #[inline]
     pub fn expire_at(&self) -> i64 {
@@ -387,6 +414,27 @@ impl KeyNode {
         let (lru, colour) = (self.lru(), self.colour());
         let value = self.move_value_out();
         self.replace(KeyNode::new(self.key(), value, expire_at, lru, colour));
+    }
+
+    /// The node's position in its database's volatile index: None without a TTL,
+    /// [`UNINDEXED`] for a TTL node the keyspace has not indexed yet.
+    #[inline]
+    pub(crate) fn volatile_pos(&self) -> Option<u32> {
+        if self.header().flags & TTL == 0 {
+            return None;
+        }
+        // SAFETY: TTL nodes store the position after the expiry (4-aligned).
+        Some(unsafe { ptr::read(self.base().add(HEADER + 8) as *const u32) })
+    }
+
+    /// Records the node's volatile position (TTL nodes only; others have no slot for it).
+    #[inline]
+    pub(crate) fn set_volatile_pos(&mut self, pos: u32) {
+        debug_assert!(self.header().flags & TTL != 0, "a node without TTL has no volatile position");
+        if self.header().flags & TTL != 0 {
+            // SAFETY: as in `volatile_pos`.
+            unsafe { ptr::write(self.base().add(HEADER + 8) as *mut u32, pos) };
+        }
     }
 
     #[inline]
@@ -455,9 +503,14 @@ impl KeyNode {
         unsafe { ptr::read(self.base().add(at) as *const Value) }
     }
 
-    /// Puts `new` (same key) in this node's place in its chain, freeing this one.
+    /// Puts `new` (same key) in this node's place in its chain, freeing this one. When both
+    /// have a TTL, `new` takes over this node's volatile position (same key, same hash: the
+    /// index entry stays right); adding or removing a TTL is the keyspace's to index.
     fn replace(&mut self, mut new: KeyNode) {
         new.header_mut().next = self.header_mut().next.take();
+        if let (Some(pos), Some(_)) = (self.volatile_pos(), new.volatile_pos()) {
+            new.set_volatile_pos(pos);
+        }
         *self = new;
     }
 }
@@ -523,21 +576,6 @@ impl KeyTable {
     #[inline]
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut KeyNode> {
         self.node_mut(key)
-    }
-
-    /// Inserts or replaces `key`'s node; returns the old one.
-    pub fn insert(&mut self, key: &[u8], e: Entry) -> Option<KeyNode> {
-        match self.slot(key) {
-            Ok(n) => {
-                let mut new = KeyNode::from_entry(key, e);
-                new.header_mut().next = n.header_mut().next.take();
-                Some(std::mem::replace(n, new))
-            }
-            Err(vacant) => {
-                vacant.insert(KeyNode::from_entry(key, e));
-                None
-            }
-        }
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<KeyNode> {
@@ -648,12 +686,12 @@ mod tests {
         assert_eq!(sh.peek(0, key).map(KeyNode::alloc_bytes), Some(48));
         assert!(sh.set_expire(0, key, 5_000));
         let e = sh.peek(0, key).expect("still there");
-        assert_eq!((e.alloc_bytes(), e.expire_at(), e.lru()), (56, 5_000, lru.unwrap()));
+        assert_eq!((e.alloc_bytes(), e.expire_at(), e.lru()), (60, 5_000, lru.unwrap()));
         assert_eq!(bytes(&mut sh, key), b"v000000000000001");
         assert_eq!(sh.dbs[0].expires(), 1);
         // An overwrite of the same size keeps the node (and, with KEEPTTL, the expiry).
         sh.store(0, key, s(b"w000000000000001"), None, true);
-        assert_eq!(sh.peek(0, key).map(|e| (e.alloc_bytes(), e.expire_at())), Some((56, 5_000)));
+        assert_eq!(sh.peek(0, key).map(|e| (e.alloc_bytes(), e.expire_at())), Some((60, 5_000)));
         assert!(sh.persist(0, key));
         assert_eq!(sh.peek(0, key).map(|e| (e.alloc_bytes(), e.expire_at())), Some((48, 0)));
         assert_eq!((bytes(&mut sh, key), sh.dbs[0].expires()), (b"w000000000000001".to_vec(), 0));
@@ -664,7 +702,7 @@ mod tests {
         assert_eq!(sh.list_len(0, b"l"), Ok(2));
         sh.set_now(6_000);
         sh.store(0, b"t", s(b"1"), Some(7_000), false);
-        assert_eq!(sh.peek(0, b"t").map(|e| e.alloc_bytes()), Some(HEADER + 8 + 1 + 8));
+        assert_eq!(sh.peek(0, b"t").map(|e| e.alloc_bytes()), Some(HEADER + TTL_PART + 1 + 8));
         sh.set_now(7_000);
         assert!(sh.peek(0, b"t").is_none(), "expired");
         assert_booked(&mut sh);

@@ -4,9 +4,10 @@
 //! Each shard keeps, per database, the bytes its entries cost ([`crate::Db::bytes`]): for every
 //! key its node's allocation ([`KeyNode::alloc_bytes`]: key, expiry and short values inline),
 //! the value's heap ([`crate::Value::heap_bytes`], O(1)
-//! for every type, or bounded by the listpack limits for the small encodings) and, for a key
-//! with a TTL, its node and key copy in the `volatile` table. The bucket arrays are added when
-//! the figure is read ([`Shard::dataset_bytes`]). These are the sizes the program asks the
+//! for every type, or bounded by the listpack limits for the small encodings). The tables'
+//! overhead is added when the figure is read ([`Shard::dataset_bytes`]): the bucket arrays and
+//! each database's volatile index (8 bytes per key with a TTL, see [`crate::volatile`], whose
+//! chunks are freed as its keys go). These are the sizes the program asks the
 //! allocator for, so the sum over shards tracks the process's allocated bytes minus everything
 //! that is not the dataset (unit test `accountant_matches_the_allocator`).
 //!
@@ -39,9 +40,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::dict::{ChainNode, Chains, Dict};
+use crate::dict::{ChainNode, Chains};
 use crate::entry::KeyNode;
-use crate::keyspace::Shard;
+use crate::keyspace::{Db, Shard};
 
 /// Redis's EVPOOL_SIZE.
 pub const EVPOOL_SIZE: usize = 16;
@@ -143,9 +144,6 @@ pub(crate) struct OpenKey {
     pub bytes: usize,
 }
 
-/// Bytes of a `volatile` table node.
-pub const VOLATILE_NODE_BYTES: usize = Dict::<()>::NODE_BYTES;
-
 /// Heap bytes of a table key of this length (short keys live inside the node).
 #[inline]
 pub fn key_heap_bytes(len: usize) -> usize {
@@ -156,13 +154,11 @@ pub fn key_heap_bytes(len: usize) -> usize {
     }
 }
 
-/// What one key costs the dataset: its node (with its key and, if short, its value inline),
-/// its value's heap, and its entry in the volatile table when it has a TTL (a second copy of
-/// the key).
+/// What one key costs the dataset: its node (with its key, its expiry and, if short, its value
+/// inline) and its value's heap.
 #[inline]
 pub fn entry_bytes(e: &KeyNode) -> usize {
-    let ttl = if e.expire_at() != 0 { VOLATILE_NODE_BYTES + key_heap_bytes(e.key().len()) } else { 0 };
-    e.alloc_bytes() + e.value_heap_bytes() + ttl
+    e.alloc_bytes() + e.value_heap_bytes()
 }
 
 /// A table's bucket arrays, counted up to ten pointers per key: exactly, unless the table is
@@ -172,6 +168,12 @@ pub fn entry_bytes(e: &KeyNode) -> usize {
 #[inline]
 fn table_bytes<N: ChainNode>(d: &Chains<N>) -> usize {
     d.bucket_bytes().min(10 * d.len() * std::mem::size_of::<usize>())
+}
+
+/// A database's overhead besides its entries: the main table's buckets and the volatile index.
+#[inline]
+fn db_overhead(d: &Db) -> usize {
+    table_bytes(&d.main) + d.volatile.heap_bytes()
 }
 
 /// The LRU clock at `now_ms` (getLRUClock).
@@ -286,12 +288,12 @@ impl Shard {
     /// The bytes this shard's dataset costs (see the module docs).
     pub fn dataset_bytes(&mut self) -> usize {
         self.settle();
-        self.dbs.iter().map(|d| d.bytes + table_bytes(&d.main) + table_bytes(&d.volatile)).sum()
+        self.dbs.iter().map(|d| d.bytes + db_overhead(d)).sum()
     }
 
     /// The same figure computed from scratch, O(keys): to check the running one.
     pub fn dataset_bytes_recount(&self) -> usize {
-        self.dbs.iter().map(|d| d.main.iter().map(|(_, e)| entry_bytes(e)).sum::<usize>() + table_bytes(&d.main) + table_bytes(&d.volatile)).sum()
+        self.dbs.iter().map(|d| d.main.iter().map(|(_, e)| entry_bytes(e)).sum::<usize>() + db_overhead(d)).sum()
     }
 
     /// Bytes over this shard's limit (0 when under it, or when there is no limit).
@@ -373,7 +375,7 @@ impl Shard {
                 let d = &self.dbs[db];
                 let mut rng = self.rng_state();
                 let picked = if policy.volatile_only() {
-                    d.volatile.random_entry(&mut || xorshift(&mut rng)).map(|(k, _)| k)
+                    d.volatile.random(&d.main, &mut || xorshift(&mut rng)).map(KeyNode::key)
                 } else {
                     d.main.random_entry(&mut || xorshift(&mut rng)).map(|(k, _)| k)
                 };
@@ -407,7 +409,7 @@ impl Shard {
                 p.used = false;
                 let db = p.db;
                 let d = &self.dbs[db];
-                let present = if policy.volatile_only() { d.volatile.contains_key(&p.key) } else { d.main.contains_key(&p.key) };
+                let present = d.main.get(&p.key).is_some_and(|e| !policy.volatile_only() || e.expire_at() != 0);
                 if present {
                     key.clear();
                     key.extend_from_slice(&p.key);
@@ -436,11 +438,7 @@ impl Shard {
         };
         let pool = &mut self.evict.pool;
         if policy.volatile_only() {
-            d.volatile.sample(samples, &mut || xorshift(&mut rng), |k, _| {
-                if let Some(e) = d.main.get(k) {
-                    pool_insert(pool, score(e), db, k);
-                }
-            });
+            d.volatile.sample(&d.main, samples, &mut || xorshift(&mut rng), |e| pool_insert(pool, score(e), db, e.key()));
         } else {
             d.main.sample(samples, &mut || xorshift(&mut rng), |k, e| pool_insert(pool, score(e), db, k));
         }
@@ -454,11 +452,8 @@ impl Shard {
         self.effects.note_write(db, key);
         // A snapshot in progress still saves the key as it was when the snapshot began.
         self.snapshot_cow(db, key);
-        let d = &mut self.dbs[db];
-        let Some(e) = d.main.remove(key) else { return };
-        d.bytes -= entry_bytes(&e);
-        if e.expire_at() != 0 {
-            d.volatile.remove(key);
+        if self.dbs[db].take_node(key).is_none() {
+            return;
         }
         self.stats.evicted_keys += 1;
         self.effects.push(db, &[b"DEL", key]);

@@ -2,9 +2,12 @@
 //! lazy and active expiry, and the shard's keyspace statistics.
 //!
 //! Invariants:
-//! - A key with a TTL is in both `Db::main` (its node's expiry is non-zero, see
-//!   [`crate::entry`]) and `Db::volatile` (used only to sample keys for active expiry and the
-//!   volatile-* eviction policies); every path that sets or clears a TTL keeps the two in step.
+//! - A key with a TTL has its expiry in its node in `Db::main` (see [`crate::entry`]) and its
+//!   table hash in `Db::volatile` (a [`VolatileIndex`], 8 bytes a key, used only to count and
+//!   sample TTL keys for active expiry and the volatile-* eviction policies), at the position
+//!   its node records. Every path that links, unlinks or reshapes a node indexes a node that
+//!   gained a TTL and un-indexes one that lost it ([`Db::take_node`], `reindex`); a key without
+//!   a TTL never touches the index.
 //! - An expired key is never returned: every lookup goes through [`Shard::lookup`] /
 //!   [`Shard::lookup_mut`], which delete it first (Redis's expireIfNeeded).
 //! - `Db::bytes` is what the database's entries cost (see [`crate::evict`]): every path that
@@ -12,10 +15,10 @@
 //!   for an in-place write opens it for [`Shard::settle`]; every path that removes entries
 //!   settles first.
 
-use crate::dict::Dict;
 use crate::entry::{KeyNode, KeyTable};
 use crate::evict::{self, entry_bytes, Evictor};
 use crate::value::Value;
+use crate::volatile::VolatileIndex;
 
 /// One key's data, owned outside the keyspace (moved by RENAME/MOVE/COPY, built by RESTORE and
 /// loading); inside, it is a compact [`KeyNode`]. `expire_at` is an absolute Unix time in
@@ -47,7 +50,7 @@ impl Entry {
 #[derive(Default)]
 pub struct Db {
     pub main: KeyTable,
-    pub volatile: Dict<()>,
+    pub volatile: VolatileIndex,
     /// Estimated average TTL of volatile keys (INFO keyspace avg_ttl), updated by active expiry.
     pub avg_ttl: i64,
     /// What the entries cost, bucket arrays excluded ([`crate::evict::entry_bytes`] summed).
@@ -72,6 +75,52 @@ impl Db {
         self.volatile.clear();
         self.avg_ttl = 0;
         self.bytes = 0;
+    }
+
+    /// Unlinks `key`'s node: its bytes are booked off and its TTL, if any, un-indexed.
+    pub(crate) fn take_node(&mut self, key: &[u8]) -> Option<KeyNode> {
+        let n = self.main.remove(key)?;
+        self.bytes -= entry_bytes(&n);
+        if let Some(pos) = n.volatile_pos() {
+            self.volatile.remove(&mut self.main, pos);
+        }
+        Some(n)
+    }
+
+    /// Checks the volatile index against the table exactly (see [`crate::volatile`]).
+    #[cfg(test)]
+    pub(crate) fn check_volatile(&self) {
+        let len = self.volatile.len();
+        let mut seen = vec![false; len];
+        let mut ttl_nodes = 0;
+        for n in self.main.nodes() {
+            let Some(pos) = n.volatile_pos() else { continue };
+            ttl_nodes += 1;
+            let key = String::from_utf8_lossy(n.key());
+            assert!((pos as usize) < len, "{key}: volatile position {pos} out of {len}");
+            assert!(!std::mem::replace(&mut seen[pos as usize], true), "{key}: volatile position {pos} taken twice");
+            assert_eq!(self.volatile.hash_at(pos as usize), Some(self.main.hash_of(n.key())), "{key}: position {pos} holds another hash");
+        }
+        assert_eq!(len, ttl_nodes, "index length vs TTL nodes");
+        for pos in 0..len {
+            let n = self.volatile.node(&self.main, pos);
+            assert_eq!(n.and_then(KeyNode::volatile_pos), Some(pos as u32), "position {pos} resolves to no TTL node");
+        }
+    }
+}
+
+/// After a node (hash `h`) was written: indexes it if it gained a TTL (it had none, `old_pos`
+/// None); returns the position to un-index if it lost one (after the node's borrow ends:
+/// un-indexing moves another node's position, see [`VolatileIndex::remove`]).
+#[inline]
+fn reindex(volatile: &mut VolatileIndex, h: u64, node: &mut KeyNode, old_pos: Option<u32>) -> Option<u32> {
+    match (old_pos, node.volatile_pos()) {
+        (None, Some(_)) => {
+            volatile.add(h, node);
+            None
+        }
+        (Some(pos), None) => Some(pos),
+        _ => None,
     }
 }
 
@@ -208,19 +257,21 @@ impl Shard {
         };
         if expired {
             self.settle();
-            self.snapshot_cow(db, key);
-            let d = &mut self.dbs[db];
-            if let Some(e) = d.main.remove(key) {
-                d.bytes -= entry_bytes(&e);
-            }
-            d.volatile.remove(key);
-            self.stats.expired_keys += 1;
-            self.effects.push(db, &[b"DEL", key]);
-            if let Some(log) = &mut self.expired_log {
-                log.push((db, key.to_vec()));
-            }
+            self.delete_expired(db, key);
         }
         expired
+    }
+
+    /// Deletes an expired key (lazy or active expiry; the caller settled): counted, and recorded
+    /// as DEL (Redis propagates an expiry as DEL).
+    fn delete_expired(&mut self, db: usize, key: &[u8]) {
+        self.snapshot_cow(db, key);
+        self.dbs[db].take_node(key);
+        self.stats.expired_keys += 1;
+        self.effects.push(db, &[b"DEL", key]);
+        if let Some(log) = &mut self.expired_log {
+            log.push((db, key.to_vec()));
+        }
     }
 
     /// Read access to a live key, counting a hit or a miss (lookupKeyRead).
@@ -297,37 +348,37 @@ impl Shard {
         self.snapshot_cow(db, key);
         let colour = self.snapshot.colour();
         let d = &mut self.dbs[db];
-        let (old_expire, new_expire) = match d.main.slot(key) {
+        let h = d.main.hash_of(key);
+        let lost_ttl = match d.main.slot_hashed(h, key) {
             Ok(node) => {
                 // An overwrite is a write access: the LFU counter carries over, counted once
                 // more (setKey's lookupKeyWrite, then dbOverwrite keeping the old lru under LFU).
                 evict::touch(node.lru_mut(), self.now_ms, &self.evict.config, &mut self.rng);
                 d.bytes -= entry_bytes(node);
-                let old_expire = node.expire_at();
+                let old_pos = node.volatile_pos();
                 let new_expire = match expire_at {
                     Some(t) => t,
-                    None if keep_ttl => old_expire,
+                    None if keep_ttl => node.expire_at(),
                     None => 0,
                 };
                 node.set_value(value, new_expire);
                 d.bytes += entry_bytes(node);
-                (old_expire, new_expire)
+                reindex(&mut d.volatile, h, node, old_pos)
             }
             Err(vacant) => {
                 let (clock, new_expire) = (evict::fresh(self.now_ms, &self.evict.config), expire_at.unwrap_or(0));
                 let node = vacant.insert(KeyNode::new(key, value, new_expire, clock, colour));
                 d.bytes += entry_bytes(node);
-                (0, new_expire)
+                reindex(&mut d.volatile, h, node, None)
             }
         };
-        if new_expire != 0 && old_expire == 0 {
-            d.volatile.insert(key, ());
-        } else if new_expire == 0 && old_expire != 0 {
-            d.volatile.remove(key);
+        if let Some(pos) = lost_ttl {
+            d.volatile.remove(&mut d.main, pos);
         }
     }
 
-    /// Inserts or replaces a whole entry (RENAME, COPY, MOVE, SWAP), keeping `volatile` in step.
+    /// Inserts or replaces a whole entry (RENAME, COPY, MOVE, SWAP, RESTORE, loading), keeping
+    /// `volatile` in step.
     pub fn put_entry(&mut self, db: usize, key: &[u8], mut entry: Entry) {
         self.settle();
         self.effects.note_write(db, key);
@@ -335,19 +386,23 @@ impl Shard {
         // Whatever it was elsewhere, here it is new: a snapshot in progress must not write it.
         entry.colour = self.snapshot.colour();
         let d = &mut self.dbs[db];
-        let has_ttl = entry.expire_at != 0;
-        let old = d.main.insert(key, entry);
-        if let Some(o) = &old {
-            d.bytes -= entry_bytes(o);
-        }
-        if let Some(n) = d.main.get(key) {
-            d.bytes += entry_bytes(n);
-        }
-        let had_ttl = old.is_some_and(|e| e.expire_at() != 0);
-        if has_ttl && !had_ttl {
-            d.volatile.insert(key, ());
-        } else if !has_ttl && had_ttl {
-            d.volatile.remove(key);
+        let h = d.main.hash_of(key);
+        let lost_ttl = match d.main.slot_hashed(h, key) {
+            Ok(node) => {
+                d.bytes -= entry_bytes(node);
+                let old_pos = node.volatile_pos();
+                node.set_entry(entry);
+                d.bytes += entry_bytes(node);
+                reindex(&mut d.volatile, h, node, old_pos)
+            }
+            Err(vacant) => {
+                let node = vacant.insert(KeyNode::from_entry(key, entry));
+                d.bytes += entry_bytes(node);
+                reindex(&mut d.volatile, h, node, None)
+            }
+        };
+        if let Some(pos) = lost_ttl {
+            d.volatile.remove(&mut d.main, pos);
         }
     }
 
@@ -359,13 +414,7 @@ impl Shard {
         self.settle();
         self.effects.note_write(db, key);
         self.snapshot_cow(db, key);
-        let d = &mut self.dbs[db];
-        let e = d.main.remove(key)?;
-        d.bytes -= entry_bytes(&e);
-        if e.expire_at() != 0 {
-            d.volatile.remove(key);
-        }
-        Some(e.into_entry())
+        self.dbs[db].take_node(key).map(KeyNode::into_entry)
     }
 
     /// Sets or clears a live key's TTL. Returns false if the key does not exist.
@@ -374,15 +423,15 @@ impl Shard {
         self.effects.note_write(db, key);
         self.snapshot_cow(db, key);
         let d = &mut self.dbs[db];
+        // The hash is needed only to index a key that gains a TTL.
+        let h = if expire_at != 0 { d.main.hash_of(key) } else { 0 };
         let Some(e) = d.main.get_mut(key) else { return false };
-        let had = e.expire_at() != 0;
+        let old_pos = e.volatile_pos();
         d.bytes -= entry_bytes(e);
         e.set_expire_at(expire_at);
         d.bytes += entry_bytes(e);
-        if expire_at != 0 && !had {
-            d.volatile.insert(key, ());
-        } else if expire_at == 0 && had {
-            d.volatile.remove(key);
+        if let Some(pos) = reindex(&mut d.volatile, h, e, old_pos) {
+            d.volatile.remove(&mut d.main, pos);
         }
         true
     }
@@ -420,47 +469,41 @@ impl Shard {
         let mut sampled_total = 0usize;
         let mut expired_total = 0usize;
         let mut timed_out = false;
-        let mut keys: Vec<Box<[u8]>> = Vec::with_capacity(per_loop);
+        let mut key = Vec::new();
         self.settle();
         for db in 0..self.dbs.len() {
             let mut rounds = 0u32;
             loop {
-                if self.dbs[db].volatile.is_empty() {
+                let len = self.dbs[db].volatile.len();
+                if len == 0 {
                     break;
                 }
-                keys.clear();
-                let mut rng_state = self.rng;
-                let mut rand = || {
-                    rng_state ^= rng_state >> 12;
-                    rng_state ^= rng_state << 25;
-                    rng_state ^= rng_state >> 27;
-                    rng_state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-                };
-                self.dbs[db].volatile.sample(per_loop, &mut rand, |k, _| keys.push(k.into()));
-                self.rng = rng_state;
+                // The index is dense: every sample is a TTL key. A database with no more keys
+                // than a sample has each checked once, from the last position down (deleting
+                // one moves the last, already checked, into its place).
+                let sampled = len.min(per_loop);
                 let mut expired = 0usize;
                 let mut ttl_sum = 0i64;
                 let mut ttl_n = 0i64;
-                for k in &keys {
-                    match self.dbs[db].main.get(k) {
-                        Some(e) if e.is_expired(now) => {
-                            self.snapshot_cow(db, k);
-                            let d = &mut self.dbs[db];
-                            if let Some(e) = d.main.remove(k) {
-                                d.bytes -= entry_bytes(&e);
-                            }
-                            d.volatile.remove(k);
-                            expired += 1;
-                            self.effects.push(db, &[b"DEL", k]);
-                            if let Some(log) = &mut self.expired_log {
-                                log.push((db, k.to_vec()));
-                            }
-                        }
-                        Some(e) if e.expire_at() != 0 => {
-                            ttl_sum += e.expire_at() - now;
-                            ttl_n += 1;
-                        }
-                        _ => {}
+                for i in 0..sampled {
+                    let left = self.dbs[db].volatile.len();
+                    if left == 0 {
+                        break;
+                    }
+                    let pos = if len <= per_loop { sampled - 1 - i } else { (self.next_rand() % left as u64) as usize };
+                    let d = &self.dbs[db];
+                    let Some(n) = d.volatile.node(&d.main, pos) else {
+                        debug_assert!(false, "volatile position {pos} resolves to no key");
+                        continue;
+                    };
+                    if n.is_expired(now) {
+                        key.clear();
+                        key.extend_from_slice(n.key());
+                        self.delete_expired(db, &key);
+                        expired += 1;
+                    } else {
+                        ttl_sum += n.expire_at() - now;
+                        ttl_n += 1;
                     }
                 }
                 if ttl_n > 0 {
@@ -469,8 +512,7 @@ impl Shard {
                     // Redis keeps a running average weighted 2% to the newest sample.
                     d.avg_ttl = if d.avg_ttl == 0 { avg } else { (d.avg_ttl / 50) * 49 + avg / 50 };
                 }
-                self.stats.expired_keys += expired as u64;
-                sampled_total += keys.len();
+                sampled_total += sampled;
                 expired_total += expired;
                 rounds += 1;
                 if rounds.is_multiple_of(16) && std::time::Instant::now() >= deadline {
@@ -478,9 +520,7 @@ impl Shard {
                     self.stats.expired_time_cap_reached_count += 1;
                     break;
                 }
-                // Like Redis, a round that found only empty buckets goes again: a sparse table
-                // after mass expiry must not end the database's turn with its keys still stale.
-                if !keys.is_empty() && expired * 100 / keys.len() <= acceptable_stale {
+                if expired * 100 / sampled <= acceptable_stale {
                     break;
                 }
             }
@@ -501,9 +541,7 @@ impl Shard {
     pub fn tables_cron(&mut self, steps: usize) {
         for d in &mut self.dbs {
             d.main.shrink_if_needed();
-            d.volatile.shrink_if_needed();
             d.main.rehash_steps(steps);
-            d.volatile.rehash_steps(steps);
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod route;
 pub mod snapshot;
 pub mod types;
 pub mod value;
+pub mod volatile;
 
 pub use keyspace::{Db, Entry, Shard};
 pub use value::{StrValue, Value};
