@@ -193,7 +193,7 @@ mod tests {
             let k = format!("key:{}", (r >> 8) % KEYS).into_bytes();
             let k2 = format!("key:{}", (r >> 20) % KEYS).into_bytes();
             let ttl = now + 1 + ((r >> 32) % 20_000) as i64;
-            let with_ttl = (r >> 44) % 2 == 0;
+            let with_ttl = (r >> 44).is_multiple_of(2);
             match (r >> 48) % 24 {
                 0 | 1 => sh.store(db, &k, s(b"short"), with_ttl.then_some(ttl), false),
                 2 => sh.store(db, &k, s(&long), None, with_ttl),
@@ -222,8 +222,8 @@ mod tests {
                         sh.put_entry(other, &k2, e);
                     }
                 }
-                14 if r % 8 == 0 => sh.swap_db(db, other),
-                15 if r % 128 == 0 => sh.flush_db(db),
+                14 if r.is_multiple_of(8) => sh.swap_db(db, other),
+                15 if r.is_multiple_of(128) => sh.flush_db(db),
                 15 if r % 512 == 1 => sh.flush_all(),
                 16 | 17 => {
                     now += ((r >> 4) % 100) as i64;
@@ -233,7 +233,7 @@ mod tests {
                     expired_actively += sh.stats.expired_keys - before;
                 }
                 18 => drop(sh.lookup(db, &k)),
-                19 if r % 16 == 0 => {
+                19 if r.is_multiple_of(16) => {
                     let over = sh.dataset_bytes() as u64 / 100;
                     sh.evict.config.limit = sh.dataset_bytes() as u64 - over;
                     let before = sh.stats.evicted_keys;
@@ -277,7 +277,7 @@ mod tests {
         let d = &sh.dbs[0];
         assert_eq!((d.volatile.len(), d.volatile.chunks.len()), (n, 3));
         let full = d.volatile.heap_bytes();
-        assert!(full >= 3 * CHUNK * 8 && full < 3 * CHUNK * 8 + 256, "{full}");
+        assert!((3 * CHUNK * 8..3 * CHUNK * 8 + 256).contains(&full), "{full}");
         d.check_volatile();
         for i in 0..CHUNK + 20 {
             sh.remove(0, format!("k{i}").as_bytes());
