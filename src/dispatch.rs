@@ -89,11 +89,15 @@ pub struct Exec<'a> {
     /// Set once the command's effects are recorded (by its handler, when what it did is not
     /// the command as written: see [`crate::effects`]).
     pub effects_done: bool,
+    /// Set by a write command that counts its changes as Redis does (server.dirty: 0 for a
+    /// SETBIT that changed nothing, one per field for BITFIELD...); unset, a successful write
+    /// counts one.
+    pub dirty: Option<u64>,
 }
 
 impl<'a> Exec<'a> {
     pub fn new(shards: ShardSet<'a>, db: usize, reply: &'a mut Reply, server: &'a Server, spec: &'static CommandSpec, cmd_id: CommandId) -> Exec<'a> {
-        Exec { shards, db, reply, server, spec, cmd_id, would_block: false, effects_done: false }
+        Exec { shards, db, reply, server, spec, cmd_id, would_block: false, effects_done: false, dirty: None }
     }
 
     /// The engine shard owning `key`.
@@ -126,6 +130,18 @@ impl<'a> Exec<'a> {
                 // and runs one Exec at a time; the &mut is tied to &mut self, so no two live
                 // references to one core exist.
                 unsafe { &mut *ptr }
+            }
+        }
+    }
+
+    /// The core this execution runs on, or the first one it holds.
+    fn first_core(&mut self) -> Option<&mut ShardCore> {
+        match &mut self.shards {
+            ShardSet::One(c) => Some(c),
+            ShardSet::Many(held) => {
+                let ptr = held.iter().flatten().next().copied()?;
+                // SAFETY: as in core_in: held, and the &mut is tied to &mut self.
+                Some(unsafe { &mut *ptr })
             }
         }
     }
@@ -187,6 +203,13 @@ pub fn run_data_queued(x: &mut Exec<'_>, f: crate::command::DataFn, args: &crate
     let res = f(x, args);
     if res.is_ok() {
         crate::effects::record(x, args);
+        if x.spec.has(crate::command::flag::WRITE) {
+            // Counted where it ran (INFO sums every shard's count).
+            let n = x.dirty.unwrap_or(1);
+            if let Some(core) = x.first_core() {
+                core.stats.dirty += n;
+            }
+        }
     }
     res
 }

@@ -23,7 +23,9 @@ pub struct ShardStats {
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     pub unknown_commands: u64,
-    /// Successful writes (Redis's dirty counter, INFO rdb_changes_since_last_save).
+    /// Changes made by the write commands run on this shard (Redis's dirty counter, INFO
+    /// rdb_changes_since_last_save): one per successful write unless the command counts its
+    /// own ([`crate::dispatch::Exec::dirty`]).
     pub dirty: u64,
     pub reads_processed: u64,
     pub writes_processed: u64,
@@ -92,8 +94,6 @@ impl ShardStats {
             self.total_commands_processed += 1;
             if failed.is_some() {
                 s.failed_calls += 1;
-            } else if crate::command::table().specs[id as usize].has(crate::command::flag::WRITE) {
-                self.dirty += 1;
             }
         }
         if let Some(err) = failed {

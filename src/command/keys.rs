@@ -12,6 +12,8 @@ use crate::protocol::parse::Args;
 fn del(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let mut n = 0;
     x.keys_each(a.iter().skip(1), |s, db, k| n += s.del(db, k) as i64);
+    // Redis counts the keys removed (none: nothing changed).
+    x.dirty = Some(n as u64);
     x.reply.int(n);
     Ok(())
 }

@@ -139,6 +139,37 @@ fn save_points_fire_and_lastsave_moves() {
 }
 
 #[test]
+fn changes_since_last_save_count_what_changed_as_redis_does() {
+    for shards in [1, 4] {
+        let dir = TempDir::new("dirty");
+        let srv = start_in(dir.path(), shards, &[]);
+        let mut c = srv.conn();
+        let changes = |c: &mut Conn| persistence(c, "rdb_changes_since_last_save").parse::<u64>().unwrap();
+        c.ok(["SET", "a", "1"]);
+        c.ok(["SET", "b", "2"]);
+        assert_eq!(changes(&mut c), 2, "shards {shards}");
+        // DEL counts the keys it removed (across shards too), none for a missing key.
+        assert_eq!(c.int(["DEL", "a", "b", "nokey"]), 2);
+        assert_eq!(changes(&mut c), 4, "shards {shards}: DEL of two keys");
+        assert_eq!(c.int(["DEL", "nokey"]), 0);
+        assert_eq!(changes(&mut c), 4, "shards {shards}: DEL of nothing");
+        // SETBIT counts a flipped bit or a created or grown string, not a bit set again.
+        c.int(["SETBIT", "bits", "7", "1"]);
+        c.int(["SETBIT", "bits", "7", "1"]);
+        assert_eq!(changes(&mut c), 5, "shards {shards}: SETBIT");
+        c.int(["SETBIT", "bits", "7", "0"]);
+        c.int(["SETBIT", "bits", "100", "0"]);
+        assert_eq!(changes(&mut c), 7, "shards {shards}: SETBIT flip and grow");
+        // BITFIELD: a SET of the same value changes nothing, INCRBY always does, GET never.
+        c.cmd(["BITFIELD", "f", "SET", "u8", "0", "255"]);
+        c.cmd(["BITFIELD", "f", "SET", "u8", "0", "255"]);
+        c.cmd(["BITFIELD", "f", "INCRBY", "u8", "0", "1", "GET", "u8", "0"]);
+        c.cmd(["BITFIELD", "f", "GET", "u8", "0"]);
+        assert_eq!(changes(&mut c), 9, "shards {shards}: BITFIELD");
+    }
+}
+
+#[test]
 fn shutdown_save_and_nosave_and_a_restart_loads_dump_rdb() {
     let dir = TempDir::new("shutdown");
     let mut srv = start_in(dir.path(), 4, &[]);

@@ -68,28 +68,27 @@ impl Shard {
     }
 
     /// BITFIELD: runs the operations in order; None for an operation that failed on overflow.
-    pub fn bitfield(&mut self, db: usize, key: &[u8], ops: &[FieldOp]) -> OpResult<Vec<Option<i64>>> {
-        let highest = ops
-            .iter()
-            .filter_map(|op| match *op {
-                FieldOp::Set { bits, offset, .. } | FieldOp::Incr { bits, offset, .. } => Some(offset + bits as u64 - 1),
-                FieldOp::Get { .. } => None,
-            })
-            .max();
-        let Some(highest) = highest else {
+    /// Also the writes that changed a field (a SET of a different value, every INCRBY) and the
+    /// writes done, changing or not (overflow FAIL skips one): Redis counts the latter when
+    /// the string was created or grown.
+    pub fn bitfield(&mut self, db: usize, key: &[u8], ops: &[FieldOp]) -> OpResult<(Vec<Option<i64>>, FieldWrites)> {
+        let Some(highest) = highest_written_bit(ops) else {
             // Read-only: a missing key reads as zeros and is not created.
             return self.with_string_bytes(db, key, |b| {
                 let b = b.unwrap_or(&[]);
-                ops.iter()
+                let out = ops
+                    .iter()
                     .map(|op| match *op {
                         FieldOp::Get { signed, bits, offset } => Some(get_field(b, offset, bits, signed)),
                         _ => None,
                     })
-                    .collect()
+                    .collect();
+                (out, FieldWrites::default())
             });
         };
         let raw = self.bits_for_write(db, key, (highest >> 3) as usize + 1)?;
         let mut out = Vec::with_capacity(ops.len());
+        let mut w = FieldWrites::default();
         for op in ops {
             match *op {
                 FieldOp::Get { signed, bits, offset } => out.push(Some(get_field(raw, offset, bits, signed))),
@@ -98,6 +97,8 @@ impl Shard {
                     match fit(value, 0, bits, signed, overflow) {
                         Some(v) => {
                             set_field(raw, offset, bits, v as u64);
+                            w.changed += u64::from(get_field(raw, offset, bits, signed) != old);
+                            w.done += 1;
                             out.push(Some(old));
                         }
                         None => out.push(None),
@@ -108,6 +109,8 @@ impl Shard {
                     match fit(old, incr, bits, signed, overflow) {
                         Some(v) => {
                             set_field(raw, offset, bits, v as u64);
+                            w.changed += 1;
+                            w.done += 1;
                             out.push(Some(v));
                         }
                         None => out.push(None),
@@ -115,8 +118,25 @@ impl Shard {
                 }
             }
         }
-        Ok(out)
+        Ok((out, w))
     }
+}
+
+/// The highest bit BITFIELD's operations write (None: they only read).
+pub fn highest_written_bit(ops: &[FieldOp]) -> Option<u64> {
+    ops.iter()
+        .filter_map(|op| match *op {
+            FieldOp::Set { bits, offset, .. } | FieldOp::Incr { bits, offset, .. } => Some(offset + bits as u64 - 1),
+            FieldOp::Get { .. } => None,
+        })
+        .max()
+}
+
+/// What BITFIELD's writes did (for Redis's dirty count).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FieldWrites {
+    pub changed: u64,
+    pub done: u64,
 }
 
 /// Bit `i` of `b` (MSB first); zero past the end.
@@ -307,6 +327,6 @@ mod tests {
         assert_eq!(fit(0, -1, 8, false, Overflow::Sat), Some(0));
         let mut s = Shard::new(0, 1);
         let ops = [FieldOp::Set { signed: false, bits: 8, offset: 0, value: 255, overflow: Overflow::Wrap }, FieldOp::Get { signed: true, bits: 8, offset: 0 }];
-        assert_eq!(s.bitfield(0, b"k", &ops), Ok(vec![Some(0), Some(-1)]));
+        assert_eq!(s.bitfield(0, b"k", &ops), Ok((vec![Some(0), Some(-1)], FieldWrites { changed: 1, done: 1 })));
     }
 }
