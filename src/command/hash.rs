@@ -28,6 +28,8 @@ fn hset_generic(x: &mut Exec<'_>, a: &Args<'_>, reply_ok: bool) -> CmdResult {
     let limits = x.server.limits();
     let db = x.db;
     let created = x.shard(&a[1]).hset(db, &a[1], &pairs, &limits)?;
+    // Redis counts every field written, new or not.
+    x.dirty = Some(pairs.len() as u64 / 2);
     if reply_ok {
         x.reply.ok();
     } else {
@@ -81,6 +83,7 @@ fn hdel(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let fields = a.slice_from(2);
     let db = x.db;
     let n = x.shard(&a[1]).hdel(db, &a[1], &fields)?;
+    x.dirty = Some(n as u64);
     x.reply.int(n as i64);
     Ok(())
 }

@@ -62,6 +62,8 @@ fn push_generic(x: &mut Exec<'_>, a: &Args<'_>, end: End, only_if_exists: bool) 
     let db = x.db;
     let fill = x.server.limits().list_max_listpack_size;
     let n = x.shard(&a[1]).list_push(db, &a[1], end, a.iter().skip(2), only_if_exists, fill)?;
+    // Redis counts every element pushed (none when LPUSHX/RPUSHX found no list).
+    x.dirty = Some(if n == 0 { 0 } else { a.len() as u64 - 2 });
     x.reply.int(n as i64);
     Ok(())
 }

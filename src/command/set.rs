@@ -57,6 +57,7 @@ fn max_intset(x: &Exec<'_>) -> usize {
 fn sadd(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let (db, max) = (x.db, max_intset(x));
     let n = x.shard(&a[1]).sadd(db, &a[1], a.iter().skip(2), max)?;
+    x.dirty = Some(n as u64);
     x.reply.int(n as i64);
     Ok(())
 }
@@ -64,6 +65,7 @@ fn sadd(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 fn srem(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let db = x.db;
     let n = x.shard(&a[1]).srem(db, &a[1], a.iter().skip(2))?;
+    x.dirty = Some(n as u64);
     x.reply.int(n as i64);
     Ok(())
 }

@@ -302,6 +302,7 @@ fn mset(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     for i in (1..a.len()).step_by(2) {
         x.shard(&a[i]).set(db, &a[i], &a[i + 1], SetCond::Always, Ttl::Clear, false)?;
     }
+    x.dirty = Some(a.len() as u64 / 2);
     x.reply.ok();
     Ok(())
 }

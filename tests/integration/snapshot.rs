@@ -166,6 +166,19 @@ fn changes_since_last_save_count_what_changed_as_redis_does() {
         c.cmd(["BITFIELD", "f", "INCRBY", "u8", "0", "1", "GET", "u8", "0"]);
         c.cmd(["BITFIELD", "f", "GET", "u8", "0"]);
         assert_eq!(changes(&mut c), 9, "shards {shards}: BITFIELD");
+        // Multi-element writes count their elements, as Redis's commands add to server.dirty.
+        c.ok(["MSET", "m1", "1", "m2", "2", "m3", "3"]);
+        assert_eq!(changes(&mut c), 12, "shards {shards}: MSET of three");
+        assert_eq!(c.int(["SADD", "s", "a", "b", "a"]), 2);
+        assert_eq!(c.int(["SREM", "s", "a", "zz"]), 1);
+        assert_eq!(changes(&mut c), 15, "shards {shards}: SADD 2 new, SREM 1");
+        c.int(["HSET", "h", "f", "1", "g", "2"]);
+        c.int(["HSET", "h", "f", "1"]);
+        assert_eq!(c.int(["HDEL", "h", "f", "nof"]), 1);
+        assert_eq!(changes(&mut c), 19, "shards {shards}: HSET counts fields written, HDEL fields removed");
+        c.int(["RPUSH", "l", "a", "b", "c"]);
+        assert_eq!(c.int(["LPUSHX", "nolist", "a"]), 0);
+        assert_eq!(changes(&mut c), 22, "shards {shards}: RPUSH of three, LPUSHX of none");
     }
 }
 
