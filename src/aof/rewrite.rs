@@ -334,9 +334,7 @@ fn prepare(server: &Arc<Server>, core: &mut ShardCore, job: Arc<AofJob>) -> Resu
 fn prepare_files(server: &Server, id: usize) -> Result<Prepared, String> {
     let cfg = server.config().clone();
     let dir = aof_dir(&cfg);
-    let now = server.aof.manifest_now(&cfg, server.nshards)?;
-    let seq = now.next_seq(id);
-    let old_files: Vec<String> = now.files_of(id).iter().map(|f| f.name.clone()).collect();
+    let (seq, old_files) = files_now(server, &cfg, id)?;
     let name = Manifest::file_name(&cfg.appendfilename, id, seq, FileKind::Incr);
     let path = dir.join(&name);
     let seg = new_increment(&path, seq)?;
@@ -350,6 +348,12 @@ fn prepare_files(server: &Server, id: usize) -> Result<Prepared, String> {
     }
     stage(id, 1, "new increment listed, the shard not yet switched");
     Ok(Prepared { seg, name, seq, old_files })
+}
+
+/// From the manifest as it stands: the seq of the shard's next files, and its files now.
+fn files_now(server: &Server, cfg: &crate::config::Config, id: usize) -> Result<(u64, Vec<String>), String> {
+    let now = server.aof.manifest_now(cfg, server.nshards)?;
+    Ok((now.next_seq(id), now.files_of(id).iter().map(|f| f.name.clone()).collect()))
 }
 
 fn new_increment(path: &Path, seq: u64) -> Result<Segment, String> {
@@ -426,9 +430,7 @@ fn start(server: &Arc<Server>, core: &mut ShardCore, enabling: bool, job: &AofJo
     let dir = aof_dir(&cfg);
     std::fs::create_dir_all(&dir).map_err(|e| format!("Can't create the append-only dir {}: {e}", dir.display()))?;
     // The shard's files now; nobody else changes them while this shard's rewrite runs.
-    let now = server.aof.manifest_now(&cfg, server.nshards)?;
-    let seq = now.next_seq(id);
-    let old_files: Vec<String> = now.files_of(id).iter().map(|f| f.name.clone()).collect();
+    let (seq, old_files) = files_now(server, &cfg, id)?;
     let mut incr = None;
     if enabling {
         let name = Manifest::file_name(&cfg.appendfilename, id, seq, FileKind::Incr);

@@ -35,19 +35,10 @@ fn setbit(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
         _ => return Err(CmdError::Static(BAD_BIT)),
     };
     let db = x.db;
-    let before = string_len(x, &a[1])?;
-    let old = x.shard(&a[1]).setbit(db, &a[1], offset, on)?;
-    // Redis counts a change when the bit flipped or the string was created or grown.
-    let grown = before.is_none_or(|len| len <= (offset >> 3) as usize);
-    x.dirty = Some(u64::from(old != on || grown));
+    let (old, changes) = x.shard(&a[1]).setbit(db, &a[1], offset, on)?;
+    x.dirty = Some(changes);
     x.reply.int(old as i64);
     Ok(())
-}
-
-/// The length of the string at `key` (None: no such key); WRONGTYPE for another type.
-fn string_len(x: &mut Exec<'_>, key: &[u8]) -> Result<Option<usize>, CmdError> {
-    let db = x.db;
-    Ok(x.shard(key).with_string_bytes(db, key, |b| b.map(<[u8]>::len))?)
 }
 
 fn getbit(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
@@ -208,13 +199,8 @@ fn bitfield_generic(x: &mut Exec<'_>, a: &Args<'_>, read_only: bool) -> CmdResul
         return Err(CmdError::Static("ERR BITFIELD_RO only supports the GET subcommand"));
     }
     let db = x.db;
-    let highest = shards::ops::bitmap::highest_written_bit(&ops);
-    let before = if highest.is_some() { string_len(x, &a[1])? } else { Some(0) };
-    let (out, w) = x.shard(&a[1]).bitfield(db, &a[1], &ops)?;
-    // Redis counts every write done when the string was created or grown, else the ones
-    // that changed a field.
-    let grown = highest.is_some_and(|h| before.is_none_or(|len| len <= (h >> 3) as usize));
-    x.dirty = Some(if grown { w.done } else { w.changed });
+    let (out, changes) = x.shard(&a[1]).bitfield(db, &a[1], &ops)?;
+    x.dirty = Some(changes);
     x.reply.array_len(out.len());
     for v in out {
         match v {

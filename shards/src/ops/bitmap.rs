@@ -25,7 +25,9 @@ pub enum FieldOp {
 impl Shard {
     /// The key's string, grown with zeros so that `min_len` bytes exist; created if missing
     /// (Redis's lookupStringForBitCommand).
-    fn bits_for_write(&mut self, db: usize, key: &[u8], min_len: usize) -> OpResult<&mut Vec<u8>> {
+    /// Also whether the string was created or grown (Redis then counts the write as a change
+    /// even when no bit flipped).
+    fn bits_for_write(&mut self, db: usize, key: &[u8], min_len: usize) -> OpResult<(&mut Vec<u8>, bool)> {
         let exists = match self.lookup_mut(db, key) {
             Some(e) => match &*e.value() {
                 Value::Str(_) => true,
@@ -39,10 +41,11 @@ impl Shard {
         let Some(e) = self.lookup_mut(db, key) else { return Err(OpError::NoSuchKey) };
         let Value::Str(s) = e.value_mut() else { return Err(OpError::WrongType) };
         let raw = s.make_raw();
+        let grown = !exists || raw.len() < min_len;
         if raw.len() < min_len {
             raw.resize(min_len, 0);
         }
-        Ok(raw)
+        Ok((raw, grown))
     }
 
     /// Reads the key's bytes (None when missing); WRONGTYPE for other types.
@@ -53,10 +56,11 @@ impl Shard {
         }
     }
 
-    /// SETBIT: returns the previous bit.
-    pub fn setbit(&mut self, db: usize, key: &[u8], offset: u64, on: bool) -> OpResult<bool> {
+    /// SETBIT: returns the previous bit, and the changes Redis counts (1 when the bit flipped
+    /// or the string was created or grown, else 0).
+    pub fn setbit(&mut self, db: usize, key: &[u8], offset: u64, on: bool) -> OpResult<(bool, u64)> {
         let byte = (offset >> 3) as usize;
-        let raw = self.bits_for_write(db, key, byte + 1)?;
+        let (raw, grown) = self.bits_for_write(db, key, byte + 1)?;
         let mask = 1u8 << (7 - (offset & 7));
         let old = raw[byte] & mask != 0;
         if on {
@@ -64,14 +68,14 @@ impl Shard {
         } else {
             raw[byte] &= !mask;
         }
-        Ok(old)
+        Ok((old, u64::from(old != on || grown)))
     }
 
     /// BITFIELD: runs the operations in order; None for an operation that failed on overflow.
-    /// Also the writes that changed a field (a SET of a different value, every INCRBY) and the
-    /// writes done, changing or not (overflow FAIL skips one): Redis counts the latter when
-    /// the string was created or grown.
-    pub fn bitfield(&mut self, db: usize, key: &[u8], ops: &[FieldOp]) -> OpResult<(Vec<Option<i64>>, FieldWrites)> {
+    /// Also the changes Redis counts: the writes that changed a field (a SET of a different
+    /// value, every INCRBY), or every write done (overflow FAIL skips one) when the string was
+    /// created or grown.
+    pub fn bitfield(&mut self, db: usize, key: &[u8], ops: &[FieldOp]) -> OpResult<(Vec<Option<i64>>, u64)> {
         let Some(highest) = highest_written_bit(ops) else {
             // Read-only: a missing key reads as zeros and is not created.
             return self.with_string_bytes(db, key, |b| {
@@ -83,12 +87,12 @@ impl Shard {
                         _ => None,
                     })
                     .collect();
-                (out, FieldWrites::default())
+                (out, 0)
             });
         };
-        let raw = self.bits_for_write(db, key, (highest >> 3) as usize + 1)?;
+        let (raw, grown) = self.bits_for_write(db, key, (highest >> 3) as usize + 1)?;
         let mut out = Vec::with_capacity(ops.len());
-        let mut w = FieldWrites::default();
+        let (mut changed, mut done) = (0, 0);
         for op in ops {
             match *op {
                 FieldOp::Get { signed, bits, offset } => out.push(Some(get_field(raw, offset, bits, signed))),
@@ -97,8 +101,8 @@ impl Shard {
                     match fit(value, 0, bits, signed, overflow) {
                         Some(v) => {
                             set_field(raw, offset, bits, v as u64);
-                            w.changed += u64::from(get_field(raw, offset, bits, signed) != old);
-                            w.done += 1;
+                            changed += u64::from(get_field(raw, offset, bits, signed) != old);
+                            done += 1;
                             out.push(Some(old));
                         }
                         None => out.push(None),
@@ -109,8 +113,8 @@ impl Shard {
                     match fit(old, incr, bits, signed, overflow) {
                         Some(v) => {
                             set_field(raw, offset, bits, v as u64);
-                            w.changed += 1;
-                            w.done += 1;
+                            changed += 1;
+                            done += 1;
                             out.push(Some(v));
                         }
                         None => out.push(None),
@@ -118,25 +122,18 @@ impl Shard {
                 }
             }
         }
-        Ok((out, w))
+        Ok((out, if grown { done } else { changed }))
     }
 }
 
 /// The highest bit BITFIELD's operations write (None: they only read).
-pub fn highest_written_bit(ops: &[FieldOp]) -> Option<u64> {
+fn highest_written_bit(ops: &[FieldOp]) -> Option<u64> {
     ops.iter()
         .filter_map(|op| match *op {
             FieldOp::Set { bits, offset, .. } | FieldOp::Incr { bits, offset, .. } => Some(offset + bits as u64 - 1),
             FieldOp::Get { .. } => None,
         })
         .max()
-}
-
-/// What BITFIELD's writes did (for Redis's dirty count).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct FieldWrites {
-    pub changed: u64,
-    pub done: u64,
 }
 
 /// Bit `i` of `b` (MSB first); zero past the end.
@@ -298,10 +295,10 @@ mod tests {
     #[test]
     fn setbit_getbit_grow_and_read_back() {
         let mut s = Shard::new(0, 1);
-        assert_eq!(s.setbit(0, b"k", 7, true), Ok(false));
+        assert_eq!(s.setbit(0, b"k", 7, true).map(|r| r.0), Ok(false));
         assert_eq!(s.get_str(0, b"k").unwrap().unwrap().to_vec(), vec![1u8]);
-        assert_eq!(s.setbit(0, b"k", 7, true), Ok(true));
-        assert_eq!(s.setbit(0, b"k", 100, true), Ok(false));
+        assert_eq!(s.setbit(0, b"k", 7, true).map(|r| r.0), Ok(true));
+        assert_eq!(s.setbit(0, b"k", 100, true).map(|r| r.0), Ok(false));
         assert_eq!(s.strlen(0, b"k"), Ok(13));
     }
 
@@ -327,6 +324,6 @@ mod tests {
         assert_eq!(fit(0, -1, 8, false, Overflow::Sat), Some(0));
         let mut s = Shard::new(0, 1);
         let ops = [FieldOp::Set { signed: false, bits: 8, offset: 0, value: 255, overflow: Overflow::Wrap }, FieldOp::Get { signed: true, bits: 8, offset: 0 }];
-        assert_eq!(s.bitfield(0, b"k", &ops), Ok((vec![Some(0), Some(-1)], FieldWrites { changed: 1, done: 1 })));
+        assert_eq!(s.bitfield(0, b"k", &ops), Ok((vec![Some(0), Some(-1)], 1)));
     }
 }
