@@ -50,6 +50,16 @@ impl Exec<'_> {
     }
 }
 
+/// Records the command as written: its request bytes when they are canonical RESP (one copy),
+/// else encoded from its arguments.
+#[inline]
+fn push_as_written(log: &mut EffectLog, db: usize, args: &Args<'_>) {
+    match args.raw() {
+        Some(resp) => log.push_raw(db, resp),
+        None => log.push_iter(db, args.len(), args.iter()),
+    }
+}
+
 /// After a successful command: records its effects unless its handler did (see the module).
 pub fn record(x: &mut Exec<'_>, args: &Args<'_>) {
     if x.effects_done || x.would_block || !x.spec.has(flag::WRITE) {
@@ -58,12 +68,12 @@ pub fn record(x: &mut Exec<'_>, args: &Args<'_>) {
     x.effects_done = true;
     let (db, spec) = (x.db, x.spec);
     match &mut x.shards {
-        ShardSet::One(c) => c.engine.effects.push_iter(db, args.len(), args.iter()),
+        ShardSet::One(c) => push_as_written(&mut c.engine.effects, db, args),
         ShardSet::Many(held) => {
             let positions = spec.key_positions(args);
             if positions.is_empty() {
                 // FLUSHALL, FLUSHDB, SWAPDB: the same on every shard.
-                each_core(held, |c| c.engine.effects.push_iter(db, args.len(), args.iter()));
+                each_core(held, |c| push_as_written(&mut c.engine.effects, db, args));
                 return;
             }
             let n = held.len();
@@ -77,7 +87,7 @@ pub fn record(x: &mut Exec<'_>, args: &Args<'_>) {
             if one_shard {
                 if let Some(p) = held[first] {
                     // SAFETY: held by the coordinator; the only live reference.
-                    unsafe { (*p).engine.effects.push_iter(db, args.len(), args.iter()) };
+                    unsafe { push_as_written(&mut (*p).engine.effects, db, args) };
                 }
                 return;
             }

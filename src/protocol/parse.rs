@@ -129,6 +129,36 @@ impl<'a> Args<'a> {
     pub fn from_owned(owned: &'a [Vec<u8>]) -> Args<'a> {
         Args { buf: &[], ranges: &[], owned, inline: true }
     }
+
+    /// The command's bytes as received, when they are exactly what encoding its arguments as a
+    /// RESP multibulk gives (`*<n>`, then `$<len>` and the data for each argument, every line
+    /// ending in CRLF, lengths without leading zeros): a log of commands copies them in one
+    /// piece instead of encoding them again. None for inline commands and for requests the
+    /// parser accepted in another form (`$03`, a bulk not followed by CRLF...).
+    ///
+    /// The parser checked each header's digits ([`parse_len`] takes no sign or leading zero
+    /// where a length is expected, as Redis does) but, as Redis, not the LF after a header's CR
+    /// nor the CRLF after a bulk's data: those are checked here, three bytes per argument, by
+    /// writers only.
+    pub fn raw(&self) -> Option<&'a [u8]> {
+        if self.inline {
+            return None;
+        }
+        let b = self.buf;
+        let star_lf = 1 + digits(self.ranges.len()) + 1;
+        if b.get(star_lf) != Some(&b'\n') {
+            return None;
+        }
+        let mut end = 0;
+        for &(s, l) in self.ranges {
+            let (s, e) = (s as usize, (s + l) as usize);
+            if b[s - 1] != b'\n' || b[e] != b'\r' || b[e + 1] != b'\n' {
+                return None;
+            }
+            end = e + 2;
+        }
+        Some(&b[..end])
+    }
 }
 
 impl std::ops::Index<usize> for Args<'_> {
@@ -302,13 +332,25 @@ impl Parser {
     }
 }
 
-/// A length header: optional '-', digits, nothing else (Redis's string2ll on the header).
+/// How many decimal digits `n` takes.
+fn digits(mut n: usize) -> usize {
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
+}
+
+/// A length header: optional '-', digits, nothing else, and no leading zero ("0" alone is
+/// fine, "03" and "-0" are not): Redis's string2ll on the header. So an accepted header is
+/// written exactly as encoding its value gives, which [`Args::raw`] relies on.
 fn parse_len(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }
     let (neg, d) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
-    if d.is_empty() {
+    if d.is_empty() || (d[0] == b'0' && (d.len() > 1 || neg)) {
         return None;
     }
     let mut v: i64 = 0;
@@ -489,6 +531,43 @@ mod tests {
         assert_eq!(parse_all(&huge), Err(ParseError::TooBigInline));
         let mut p = Parser::new();
         assert_eq!(p.parse(b"*20\r\n", 100, false), Err(ParseError::UnauthenticatedMultibulkLength));
+        // Lengths with a leading zero or a signed zero are refused, as Redis's string2ll does.
+        assert_eq!(parse_all(b"*01\r\n$4\r\nPING\r\n"), Err(ParseError::InvalidMultibulkLength));
+        assert_eq!(parse_all(b"*1\r\n$04\r\nPING\r\n"), Err(ParseError::InvalidBulkLength));
+        assert_eq!(parse_all(b"*1\r\n$-0\r\n\r\n"), Err(ParseError::InvalidBulkLength));
+        assert_eq!(parse_all(b"*2\r\n$4\r\nECHO\r\n$00\r\n\r\n"), Err(ParseError::InvalidBulkLength));
+        assert_eq!(parse_all(b"*2\r\n$4\r\nECHO\r\n$0\r\n\r\n").unwrap()[0][1], b"");
+    }
+
+    /// A request in canonical form is handed on as received; one the parser accepts in
+    /// another form (Redis does not check the LF after a header's CR nor the CRLF after a
+    /// bulk) or an inline command is not, and gets encoded instead.
+    #[test]
+    fn raw_bytes_only_for_canonical_requests() {
+        fn raw_of(input: &[u8]) -> Option<Vec<u8>> {
+            let mut p = Parser::new();
+            let n = p.parse(input, 1 << 20, true).unwrap().unwrap();
+            let a = p.args(&input[..n]);
+            a.raw().map(|r| r.to_vec())
+        }
+        let set = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$0\r\n\r\n";
+        assert_eq!(raw_of(set).as_deref(), Some(&set[..]));
+        let long = [&b"*2\r\n$4\r\nECHO\r\n$120\r\n"[..], &[b'x'; 120], b"\r\n"].concat();
+        assert_eq!(raw_of(&long).as_deref(), Some(&long[..]));
+        assert_eq!(raw_of(b"*1\r\n$4\rxPING\r\n"), None);
+        assert_eq!(raw_of(b"*1\rx$4\r\nPING\r\n"), None);
+        assert_eq!(raw_of(b"*1\r\n$4\r\nPINGab"), None);
+        assert_eq!(raw_of(b"SET k v\r\n"), None);
+        // The same after resuming across reads, and for the next command on the parser.
+        let mut p = Parser::new();
+        let bad_then_good = b"*1\r\n$4\r\nPINGab*1\r\n$4\r\nPING\r\n";
+        for cut in 0..14 {
+            assert_eq!(p.parse(&bad_then_good[..cut], 1 << 20, true), Ok(None));
+        }
+        assert_eq!(p.parse(bad_then_good, 1 << 20, true), Ok(Some(14)));
+        assert_eq!(p.args(&bad_then_good[..14]).raw(), None);
+        assert_eq!(p.parse(&bad_then_good[14..], 1 << 20, true), Ok(Some(14)));
+        assert_eq!(p.args(&bad_then_good[14..]).raw(), Some(&bad_then_good[14..]));
     }
 
     /// Client input never panics the parser: random and mutated requests, fed whole and in

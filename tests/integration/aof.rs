@@ -173,6 +173,33 @@ fn flushall_is_in_every_segment_and_a_restart_comes_back_empty() {
 }
 
 #[test]
+fn requests_are_logged_in_canonical_form_whatever_form_they_arrived_in() {
+    // A canonical request is copied into the segment as received; one that Redis's parser
+    // accepts in another form (no LF after a CR, no CRLF after a bulk) and an inline command
+    // are encoded. Either way the segment holds canonical RESP that loads back.
+    let dir = TempDir::new("aof-canonical");
+    {
+        let srv = start_aof(dir.path(), 1, &[]);
+        let mut c = srv.conn();
+        c.write_raw(b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n").unwrap();
+        c.write_raw(b"*3\r\n$3\r\nSET\r\n$1\rxb\r\n$1\r\n2XY").unwrap();
+        c.write_raw(b"SET c 3\r\n").unwrap();
+        for _ in 0..3 {
+            assert_eq!(c.read_line().unwrap(), "+OK");
+        }
+    }
+    let seg = segments(dir.path()).into_iter().find(|p| p.to_string_lossy().contains(".incr.")).expect("increment");
+    let bytes = std::fs::read(&seg).unwrap();
+    let want = b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n3\r\n";
+    assert!(bytes.ends_with(want), "{}", String::from_utf8_lossy(&bytes));
+    let srv = start_aof(dir.path(), 1, &[]);
+    let mut c = srv.conn();
+    for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+        assert_eq!(c.get_str(["GET", k]), Some(v.into()));
+    }
+}
+
+#[test]
 fn a_blocked_client_served_later_is_logged_as_the_pop_that_served_it() {
     let dir = TempDir::new("aof-blocked");
     {
