@@ -25,22 +25,33 @@ pub fn shard_config(c: &Config, nshards: usize, baseline: u64, version: u64) -> 
         // At least one byte, so that a limit below the baseline refuses writes even with no
         // data (Redis's `used_memory > maxmemory` with maxmemory 1).
         baseline: (baseline / n).max(1),
-        policy: match c.maxmemory_policy {
-            MaxmemoryPolicy::VolatileLru => Policy::VolatileLru,
-            MaxmemoryPolicy::VolatileLfu => Policy::VolatileLfu,
-            MaxmemoryPolicy::VolatileRandom => Policy::VolatileRandom,
-            MaxmemoryPolicy::VolatileTtl => Policy::VolatileTtl,
-            MaxmemoryPolicy::AllkeysLru => Policy::AllkeysLru,
-            MaxmemoryPolicy::AllkeysLfu => Policy::AllkeysLfu,
-            MaxmemoryPolicy::AllkeysRandom => Policy::AllkeysRandom,
-            MaxmemoryPolicy::NoEviction => Policy::NoEviction,
-        },
+        policy: policy(c),
         samples: c.maxmemory_samples as usize,
         tenacity: c.maxmemory_eviction_tenacity,
         lfu_log_factor: c.lfu_log_factor,
         lfu_decay_time: c.lfu_decay_time,
         version,
     }
+}
+
+/// The engine's name for the configured maxmemory-policy.
+pub fn policy(c: &Config) -> Policy {
+    match c.maxmemory_policy {
+        MaxmemoryPolicy::VolatileLru => Policy::VolatileLru,
+        MaxmemoryPolicy::VolatileLfu => Policy::VolatileLfu,
+        MaxmemoryPolicy::VolatileRandom => Policy::VolatileRandom,
+        MaxmemoryPolicy::VolatileTtl => Policy::VolatileTtl,
+        MaxmemoryPolicy::AllkeysLru => Policy::AllkeysLru,
+        MaxmemoryPolicy::AllkeysLfu => Policy::AllkeysLfu,
+        MaxmemoryPolicy::AllkeysRandom => Policy::AllkeysRandom,
+        MaxmemoryPolicy::NoEviction => Policy::NoEviction,
+    }
+}
+
+/// What a snapshot keeps of each key's access history under the configured policy (IDLE
+/// under LRU, FREQ under LFU).
+pub fn key_access(c: &Config) -> shards::rdb::KeyAccess {
+    shards::rdb::KeyAccess::of(policy(c), c.lfu_decay_time)
 }
 
 /// Brings the shard's eviction settings up to date after a CONFIG SET (one atomic load when

@@ -194,7 +194,7 @@ fn dirty_total(server: &Server, each: EachCore<'_>) -> u64 {
 fn paths(server: &Server) -> (PathBuf, PathBuf, SaveOptions) {
     let c = server.config();
     let dir = Path::new(&c.dir);
-    let opts = SaveOptions { compression: c.rdbcompression, checksum: c.rdbchecksum };
+    let opts = SaveOptions { compression: c.rdbcompression, checksum: c.rdbchecksum, access: crate::evict::key_access(&c) };
     (dir.join(&c.dbfilename), dir.join(format!("temp-{}.rdb", std::process::id())), opts)
 }
 

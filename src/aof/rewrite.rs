@@ -453,7 +453,7 @@ fn begin_base(server: &Arc<Server>, core: &mut ShardCore, job: &AofJob, seq: u64
     let rdb = cfg.extra_bool("aof-use-rdb-preamble").unwrap_or(true);
     let kind = if rdb { FileKind::BaseRdb } else { FileKind::BaseAof };
     let base_name = Manifest::file_name(&cfg.appendfilename, id, seq, kind);
-    let opts = SaveOptions { compression: cfg.rdbcompression, checksum: cfg.rdbchecksum };
+    let opts = SaveOptions { compression: cfg.rdbcompression, checksum: cfg.rdbchecksum, access: crate::evict::key_access(&cfg) };
     let temp = dir.join(format!("{TEMP_PREFIX}{base_name}"));
     let plan = BasePlan { shard: id, seq, rdb, opts, temp, base: dir.join(&base_name), base_name, incr, old_files, dir, keys: core.engine.key_count() };
     let _ = job.tx.send(Piece::Begin(Box::new(plan)));
@@ -728,7 +728,7 @@ mod tests {
     #[test]
     fn an_rdb_base_from_snapshot_chunks_loads_back_to_the_same_dataset() {
         let mut s = sample();
-        let opts = SaveOptions { compression: true, checksum: true };
+        let opts = SaveOptions::default();
         let chunks = snapshot_chunks(&mut s, Box::new(RdbSink::new(opts)));
         let aux = AuxFields { aof_base: true, ..Default::default() };
         let mut out = RdbWriter::new(Vec::new(), opts, &aux).unwrap();

@@ -133,14 +133,10 @@ fn bitop_cmd(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
         sources.push(v);
     }
     let out = bitop(&op, &sources);
-    let len = out.len();
     let dest = &a[2];
-    if out.is_empty() {
-        x.shard(dest).remove(db, dest);
-    } else {
-        x.shard(dest).store(db, dest, Value::Str(StrValue::Raw(out)), None, false);
-    }
-    x.reply.int(len as i64);
+    let stored = x.shard(dest).store_or_delete(db, dest, out.len(), || Value::Str(StrValue::Raw(out)));
+    x.dirty = Some(stored.changed as u64);
+    x.reply.int(stored.len as i64);
     Ok(())
 }
 

@@ -200,6 +200,17 @@ pub fn try_attempt(x: &mut Exec<'_>, at: &Attempt) -> Result<bool, CmdError> {
     Ok(true)
 }
 
+/// Counts the changes of a parked client's pop once it is served (rdb_changes_since_last_save).
+/// Redis 7.0 counts there only the pops that add to server.dirty themselves (BLMPOP's,
+/// BZPOPMIN/BZPOPMAX's and BZMPOP's: the elements popped); a BLPOP, BRPOP, BLMOVE or
+/// BRPOPLPUSH served from the blocked state adds nothing.
+pub fn count_served(x: &mut Exec<'_>, at: &Attempt) {
+    if matches!(at.sibling[0].as_slice(), b"LMPOP" | b"ZMPOP" | b"ZPOPMIN" | b"ZPOPMAX") {
+        let n = x.dirty.unwrap_or(0);
+        x.core_for(&at.key).stats.dirty += n;
+    }
+}
+
 /// Every blocking command's handler: serve from the first key that can, else ask the
 /// coordinator to park the client.
 fn blocking(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
@@ -209,6 +220,8 @@ fn blocking(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
             return Ok(());
         }
     }
+    // Parked: nothing changed yet.
+    x.dirty = Some(0);
     x.would_block = true;
     Ok(())
 }

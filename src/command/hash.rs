@@ -50,6 +50,7 @@ fn hsetnx(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let limits = x.server.limits();
     let db = x.db;
     let set = x.shard(&a[1]).hsetnx(db, &a[1], &a[2], &a[3], &limits)?;
+    x.dirty = Some(set as u64);
     x.reply.int(set as i64);
     Ok(())
 }

@@ -76,6 +76,7 @@ fn expire_generic(x: &mut Exec<'_>, a: &Args<'_>, unit_ms: i64, absolute: bool) 
     let when = if absolute { ms } else { ms.checked_add(now).ok_or_else(bad)? };
     let db = x.db;
     let done = x.shard(&a[1]).expire_at(db, &a[1], when, cond);
+    x.dirty = Some(done as u64);
     if !done {
         x.emit_nothing();
     } else if x.effects_on() {
@@ -146,6 +147,7 @@ fn pexpiretime(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 fn persist(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let db = x.db;
     let done = x.shard(&a[1]).persist(db, &a[1]);
+    x.dirty = Some(done as u64);
     x.reply.int(done as i64);
     Ok(())
 }
@@ -159,6 +161,7 @@ fn rename_generic(x: &mut Exec<'_>, a: &Args<'_>, nx: bool) -> CmdResult {
         return Err(CmdError::Static(e::NO_SUCH_KEY));
     }
     if src == dst {
+        x.dirty = Some(0);
         if nx {
             x.reply.int(0);
         } else {
@@ -167,6 +170,7 @@ fn rename_generic(x: &mut Exec<'_>, a: &Args<'_>, nx: bool) -> CmdResult {
         return Ok(());
     }
     if nx && x.shard(dst).exists(db, dst) {
+        x.dirty = Some(0);
         x.reply.int(0);
         return Ok(());
     }
@@ -219,11 +223,13 @@ fn copy(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
         return Err(CmdError::Static(e::SAME_OBJECT));
     }
     let Some(mut entry) = x.shard(src).clone_entry(src_db, src) else {
+        x.dirty = Some(0);
         x.reply.int(0);
         return Ok(());
     };
     if x.shard(dst).exists(dst_db, dst) {
         if !replace {
+            x.dirty = Some(0);
             x.reply.int(0);
             return Ok(());
         }
@@ -248,6 +254,7 @@ fn move_cmd(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     };
     let src = x.db;
     let moved = x.shard(&a[1]).move_key(src, dst, &a[1])?;
+    x.dirty = Some(moved as u64);
     if moved {
         let server = x.server;
         x.core_for(&a[1]).note_ready(server, dst, &a[1]);
@@ -398,10 +405,14 @@ fn flush_mode(a: &Args<'_>) -> CmdResult {
 fn flushdb(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     flush_mode(a)?;
     let (db, server) = (x.db, x.server);
+    let mut removed = 0;
     x.for_each_core(|c| {
         c.touch_watched_existing(server, Some(db), None);
+        removed += c.engine.dbs[db].len();
         c.engine.flush_db(db);
     });
+    // Redis counts the keys removed (emptyData's return).
+    x.dirty = Some(removed as u64);
     x.reply.ok();
     Ok(())
 }
@@ -409,10 +420,14 @@ fn flushdb(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 fn flushall(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     flush_mode(a)?;
     let server = x.server;
+    let mut removed = 0;
     x.for_each_core(|c| {
         c.touch_watched_existing(server, None, None);
+        removed += c.engine.key_count();
         c.engine.flush_all();
     });
+    // Redis counts the keys removed (emptyData's return).
+    x.dirty = Some(removed as u64);
     x.reply.ok();
     Ok(())
 }

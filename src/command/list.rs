@@ -94,6 +94,7 @@ fn pop_generic(x: &mut Exec<'_>, a: &Args<'_>, end: End) -> CmdResult {
     let count = if a.len() == 3 { Some(arg_non_negative(&a[2], MUST_BE_POSITIVE)?) } else { None };
     let db = x.db;
     let popped = x.shard(&a[1]).list_pop(db, &a[1], end, count.unwrap_or(1))?;
+    x.dirty = Some(popped.as_ref().map_or(0, |v| v.len() as u64));
     match (popped, count) {
         (None, None) => x.reply.null(),
         (None, Some(_)) => x.reply.null_array(),
@@ -170,6 +171,8 @@ fn linsert(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     };
     let db = x.db;
     let n = x.shard(&a[1]).list_insert(db, &a[1], after, &a[3], &a[4])?;
+    // 0: no list, -1: no pivot; nothing inserted either way.
+    x.dirty = Some((n > 0) as u64);
     x.reply.int(n);
     Ok(())
 }
@@ -178,6 +181,7 @@ fn lrem(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let count = arg_i64(&a[2])?;
     let db = x.db;
     let n = x.shard(&a[1]).list_rem(db, &a[1], count, &a[3])?;
+    x.dirty = Some(n as u64);
     x.reply.int(n as i64);
     Ok(())
 }
@@ -186,7 +190,9 @@ fn ltrim(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let start = arg_i64(&a[2])?;
     let end = arg_i64(&a[3])?;
     let db = x.db;
-    x.shard(&a[1]).list_trim(db, &a[1], start, end)?;
+    let removed = x.shard(&a[1]).list_trim(db, &a[1], start, end)?;
+    // Redis counts the elements trimmed away.
+    x.dirty = Some(removed as u64);
     x.reply.ok();
     Ok(())
 }
@@ -249,18 +255,22 @@ fn lpos(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 fn move_generic(x: &mut Exec<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
     let db = x.db;
     if src == dst {
-        match x.shard(src).list_rotate(db, src, from, to)? {
+        let rotated = x.shard(src).list_rotate(db, src, from, to)?;
+        x.dirty = Some(rotated.is_some() as u64);
+        match rotated {
             Some(el) => x.reply.bulk(el.as_bytes()),
             None => x.reply.null(),
         }
         return Ok(());
     }
     if !x.shard(src).list_check(db, src)? {
+        x.dirty = Some(0);
         x.reply.null();
         return Ok(());
     }
     x.shard(dst).list_check(db, dst)?;
     let Some(el) = x.shard(src).list_pop(db, src, from, 1)?.and_then(|v| v.into_iter().next()) else {
+        x.dirty = Some(0);
         x.reply.null();
         return Ok(());
     };
@@ -310,12 +320,14 @@ fn lmpop(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     for k in 2..where_idx {
         let key = &a[k];
         if let Some(elems) = x.shard(key).list_pop(db, key, end, count)? {
+            x.dirty = Some(elems.len() as u64);
             x.reply.array_len(2);
             x.reply.bulk(key);
             reply_elems(x, &elems);
             return Ok(());
         }
     }
+    x.dirty = Some(0);
     x.reply.null_array();
     Ok(())
 }

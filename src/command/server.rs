@@ -366,7 +366,11 @@ fn debug(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 fn function(c: &mut ConnCtx<'_>, a: &Args<'_>) -> CmdResult {
     match a[1].to_ascii_lowercase().as_slice() {
         // No functions exist yet, so FLUSH has nothing to remove and LIST nothing to show.
-        b"flush" if a.len() <= 3 => c.reply.ok(),
+        // FLUSH still counts one change, as functionFlushCommand's server.dirty++.
+        b"flush" if a.len() <= 3 => {
+            c.server.dirty_add(1);
+            c.reply.ok()
+        }
         b"list" => c.reply.array_len(0),
         _ => return Err(CmdError::Owned(e::unknown_subcommand(&a[1], "function"))),
     }

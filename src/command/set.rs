@@ -78,20 +78,25 @@ fn smove(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let src_exists = x.shard(src).set_exists(db, src);
     let dst_checked = x.shard(dst).set_exists(db, dst);
     if !src_exists? {
+        x.dirty = Some(0);
         x.reply.int(0);
         return Ok(());
     }
     dst_checked?;
     if src == dst {
         let is = x.shard(src).sismember(db, src, m)?;
+        x.dirty = Some(0);
         x.reply.int(is as i64);
         return Ok(());
     }
     if x.shard(src).srem(db, src, [m])? == 0 {
+        x.dirty = Some(0);
         x.reply.int(0);
         return Ok(());
     }
-    x.shard(dst).sadd(db, dst, [m], max)?;
+    let added = x.shard(dst).sadd(db, dst, [m], max)?;
+    // Redis counts the removal, and the addition when the destination did not have it.
+    x.dirty = Some(1 + added as u64);
     if x.single_shard_id().is_none() && x.effects_on() {
         x.emit(src, &[b"SREM", src, m]);
         x.emit(dst, &[b"SADD", dst, m]);
@@ -154,6 +159,7 @@ fn spop(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
                 owned(x.reply, &m)
             }
             None => {
+                x.dirty = Some(0);
                 x.emit_nothing();
                 x.reply.null();
             }
@@ -165,21 +171,25 @@ fn spop(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     if count == 0 {
         // The key is still looked up and type-checked first.
         x.shard(&a[1]).set_exists(db, &a[1])?;
+        x.dirty = Some(0);
         x.emit_nothing();
         x.reply.set_len(0);
         return Ok(());
     }
     match x.shard(&a[1]).spop_count(db, &a[1], count as usize, max)? {
         None => {
+            x.dirty = Some(0);
             x.emit_nothing();
             x.reply.set_len(0)
         }
         Some(Popped::All(set)) => {
+            x.dirty = Some(set.len() as u64);
             x.emit(&a[1], &[b"DEL", &a[1]]);
             x.reply.set_len(set.len());
             set.iter().for_each(|m| member(x.reply, m));
         }
         Some(Popped::Some(v)) => {
+            x.dirty = Some(v.len() as u64);
             if x.effects_on() {
                 // The members chosen, removed in bounded commands.
                 let bytes: Vec<Vec<u8>> = v.iter().map(|m| m.as_member().to_vec()).collect();
@@ -273,8 +283,10 @@ fn store_generic(x: &mut Exec<'_>, a: &Args<'_>, op: SetOp) -> CmdResult {
     let (db, max) = (x.db, max_intset(x));
     let keys = a.slice_from(2);
     let result = with_sets(x, &keys, |sets, _| op(sets, &keys, max))?;
-    let n = x.shard(&a[1]).store_set(db, &a[1], result);
-    x.reply.int(n as i64);
+    let stored = x.shard(&a[1]).store_set(db, &a[1], result);
+    // One change, when there was something to store or a destination to delete.
+    x.dirty = Some(stored.changed as u64);
+    x.reply.int(stored.len as i64);
     Ok(())
 }
 

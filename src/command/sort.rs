@@ -238,6 +238,7 @@ fn sort_generic(x: &mut Exec<'_>, a: &Args<'_>, readonly: bool) -> CmdResult {
                 }
             }
         }
+        x.dirty = Some(0);
         return Ok(());
     };
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(picked.len() * o.gets.len().max(1));
@@ -252,8 +253,10 @@ fn sort_generic(x: &mut Exec<'_>, a: &Args<'_>, readonly: bool) -> CmdResult {
     }
     let dest = a.get(dest_at);
     let fill = x.server.limits().list_max_listpack_size;
-    let n = x.shard(dest).sort_store(db, dest, out.iter().map(Vec::as_slice), fill);
-    x.reply.int(n as i64);
+    let stored = x.shard(dest).sort_store(db, dest, out.iter().map(Vec::as_slice), fill);
+    // Redis counts the elements stored, or one for a destination an empty result deleted.
+    x.dirty = Some(if stored.len > 0 { stored.len as u64 } else { stored.changed as u64 });
+    x.reply.int(stored.len as i64);
     Ok(())
 }
 

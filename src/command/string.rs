@@ -87,6 +87,8 @@ fn set(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let opts = parse_set_options(x, a, 3, "set")?;
     let db = x.db;
     let out = x.shard(&a[1]).set(db, &a[1], &a[2], opts.cond, opts.ttl, opts.get)?;
+    // NX/XX that stopped the write: nothing changed.
+    x.dirty = Some(out.written as u64);
     if let Ttl::At(when) = opts.ttl {
         // A relative TTL is recorded as the absolute time, so replay does not extend it.
         if out.written && x.effects_on() {
@@ -110,6 +112,7 @@ fn set(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 fn setnx(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let db = x.db;
     let out = x.shard(&a[1]).set(db, &a[1], &a[2], SetCond::IfAbsent, Ttl::Clear, false)?;
+    x.dirty = Some(out.written as u64);
     x.reply.int(out.written as i64);
     Ok(())
 }
@@ -152,7 +155,9 @@ fn getset(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
 
 fn getdel(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let db = x.db;
-    match x.shard(&a[1]).getdel(db, &a[1])? {
+    let v = x.shard(&a[1]).getdel(db, &a[1])?;
+    x.dirty = Some(v.is_some() as u64);
+    match v {
         Some(v) => x.reply.bulk(&v),
         None => x.reply.null(),
     }
@@ -188,17 +193,19 @@ fn getex(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
         i += 1;
     }
     let db = x.db;
-    let v = x.shard(&a[1]).getex(db, &a[1], ttl)?;
-    match (&v, ttl) {
+    let out = x.shard(&a[1]).getex(db, &a[1], ttl)?;
+    x.dirty = Some(out.changed as u64);
+    match (&out.value, ttl) {
         (Some(_), Ttl::At(when)) if x.effects_on() => {
             let mut b = itoa::Buffer::new();
             x.emit(&a[1], &[b"PEXPIREAT", &a[1], b.format(when).as_bytes()]);
         }
-        (Some(_), Ttl::Clear) => {}
-        // Without an option, or on a missing key, GETEX changed nothing.
+        (Some(_), Ttl::Clear) if out.changed => {}
+        // Without an option, PERSIST of a key without TTL, or on a missing key, GETEX changed
+        // nothing.
         _ => x.emit_nothing(),
     }
-    match v {
+    match out.value {
         Some(v) => x.reply.bulk(&v),
         None => x.reply.null(),
     }
@@ -275,6 +282,8 @@ fn setrange(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let db = x.db;
     let max = x.server.hot().proto_max_bulk_len;
     let n = x.shard(&a[1]).setrange(db, &a[1], offset as usize, &a[3], max)?;
+    // An empty value writes nothing, not even a missing key.
+    x.dirty = Some(!a[3].is_empty() as u64);
     x.reply.int(n as i64);
     Ok(())
 }
@@ -314,6 +323,7 @@ fn msetnx(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let db = x.db;
     for i in (1..a.len()).step_by(2) {
         if x.shard(&a[i]).exists(db, &a[i]) {
+            x.dirty = Some(0);
             x.reply.int(0);
             return Ok(());
         }
@@ -321,6 +331,7 @@ fn msetnx(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     for i in (1..a.len()).step_by(2) {
         x.shard(&a[i]).set(db, &a[i], &a[i + 1], SetCond::Always, Ttl::Clear, false)?;
     }
+    x.dirty = Some(a.len() as u64 / 2);
     x.reply.int(1);
     Ok(())
 }

@@ -123,6 +123,8 @@ fn zadd_generic(x: &mut Exec<'_>, a: &Args<'_>, mut flags: ZaddFlags) -> CmdResu
     if out.nan {
         return Err(CmdError::Static(SCORE_NAN));
     }
+    // Redis counts the members added and the scores changed, whatever CH says.
+    x.dirty = Some((out.added + out.updated) as u64);
     if flags.incr {
         if out.processed > 0 {
             reply_score(x.reply, out.score);
@@ -147,6 +149,7 @@ fn zrem(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let members = a.slice_from(2);
     let db = x.db;
     let n = x.shard(&a[1]).zrem(db, &a[1], &members)?;
+    x.dirty = Some(n as u64);
     x.reply.int(n as i64);
     Ok(())
 }
@@ -283,8 +286,9 @@ fn zrange_generic(x: &mut Exec<'_>, a: &Args<'_>, start: usize, store: bool, mut
     let items = x.shard(src).zrange(db, src, &spec)?;
     if store {
         let limits = x.server.limits();
-        let n = x.shard(&a[1]).zstore(db, &a[1], items, &limits);
-        x.reply.int(n as i64);
+        let stored = x.shard(&a[1]).zstore(db, &a[1], items, &limits);
+        x.dirty = Some(stored.changed as u64);
+        x.reply.int(stored.len as i64);
     } else {
         reply_scored(x.reply, &items, withscores);
     }
@@ -327,6 +331,7 @@ fn zremrange_generic(x: &mut Exec<'_>, a: &Args<'_>, kind: RangeKind) -> CmdResu
     };
     let db = x.db;
     let n = x.shard(&a[1]).zremrange(db, &a[1], &by)?;
+    x.dirty = Some(n as u64);
     x.reply.int(n as i64);
     Ok(())
 }
@@ -360,9 +365,11 @@ fn zpop_generic(x: &mut Exec<'_>, a: &Args<'_>, max: bool) -> CmdResult {
     };
     let db = x.db;
     let Some(items) = x.shard(&a[1]).zpop(db, &a[1], max, count.unwrap_or(1))? else {
+        x.dirty = Some(0);
         x.reply.array_len(0);
         return Ok(());
     };
+    x.dirty = Some(items.len() as u64);
     let nested = x.reply.resp3 && count.is_some();
     x.reply.array_len(if nested { items.len() } else { items.len() * 2 });
     for (m, s) in &items {
@@ -434,6 +441,7 @@ fn zmpop(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     for k in 2..where_idx {
         let key = &a[k];
         if let Some(items) = x.shard(key).zpop(db, key, max, count)? {
+            x.dirty = Some(items.len() as u64);
             x.reply.array_len(2);
             x.reply.bulk(key);
             x.reply.array_len(items.len());
@@ -445,6 +453,7 @@ fn zmpop(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
             return Ok(());
         }
     }
+    x.dirty = Some(0);
     x.reply.null_array();
     Ok(())
 }
@@ -537,8 +546,9 @@ fn zsetop_generic(x: &mut Exec<'_>, a: &Args<'_>, op: SetOp, numkeys_at: usize, 
     let result = zset_algebra(op, &sources, &weights, agg, if card { limit } else { 0 });
     if store {
         let limits = x.server.limits();
-        let n = x.shard(&a[1]).zstore(db, &a[1], result, &limits);
-        x.reply.int(n as i64);
+        let stored = x.shard(&a[1]).zstore(db, &a[1], result, &limits);
+        x.dirty = Some(stored.changed as u64);
+        x.reply.int(stored.len as i64);
     } else if card {
         x.reply.int(result.len() as i64);
     } else {

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::{CoordRequest, Held};
-use crate::command::blocking::{plan, try_attempt};
+use crate::command::blocking::{count_served, plan, try_attempt};
 use crate::command::{self, Handler};
 use crate::dispatch::{Exec, ShardSet};
 use crate::protocol::parse::{Args, Parser};
@@ -246,7 +246,12 @@ impl Blocked {
                 let unit = crate::effects::Unit::begin(&held.cores);
                 crate::effects::track(&held.cores);
                 let (served, popped) = match try_attempt(&mut x, at) {
-                    Ok(served) => (served, served),
+                    Ok(served) => {
+                        if served {
+                            count_served(&mut x, at);
+                        }
+                        (served, served)
+                    }
                     // The pop itself failed (BLMOVE into a key of another type): the client is
                     // unblocked with the error and the element stays, as in Redis.
                     Err(e) => {

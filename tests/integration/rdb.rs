@@ -69,7 +69,7 @@ fn redis_save_loads_here_and_our_file_loads_back_in_redis() {
         // Write it back from the shards and let Redis load our file.
         for compression in [true, false] {
             let out = TempDir::new("rdb-ours");
-            write_file(&out.path().join("dump.rdb"), &shards, SaveOptions { compression, checksum: compression });
+            write_file(&out.path().join("dump.rdb"), &shards, SaveOptions { compression, checksum: compression, ..SaveOptions::default() });
             let Some(redis) = RedisServer::start(Some(out.path()), &["--dbfilename", "dump.rdb"]) else { return };
             let mut r = redis.conn();
             assert_eq!(r.cmd(["DEBUG", "DIGEST"]).as_str(), digest_before, "our file (compression {compression}) loaded by Redis");
@@ -181,6 +181,79 @@ fn idle_time_and_lfu_counter_survive_a_redis_dump_rdb() {
             } else {
                 assert_eq!(c.int(["OBJECT", "FREQ", "k"]), 77, "{policy}, {shards} shards");
             }
+        }
+    }
+}
+
+/// The other direction: under an LRU or LFU policy every snapshot shardis writes carries each
+/// key's idle time or LFU counter, as Redis's rdbSaveKeyValuePair writes them, and under any
+/// other policy neither. DEBUG RELOAD keeps them, so does an AOF base written as RDB, and
+/// redis-server loading our dump.rdb reports the same OBJECT IDLETIME / OBJECT FREQ.
+#[test]
+fn idle_time_and_lfu_counter_are_saved_as_redis_saves_them() {
+    // (policy, RESTORE option and value, what OBJECT reports after a save and load)
+    type Case = (&'static str, &'static str, &'static str, fn(i64) -> bool);
+    let cases: [Case; 3] = [
+        ("allkeys-lru", "IDLETIME", "5000", |idle| (5000..5100).contains(&idle)),
+        ("volatile-lfu", "FREQ", "77", |freq| freq == 77),
+        // Not saved: the key comes back as if just created (Redis: idle 0 after DEBUG RELOAD).
+        ("allkeys-random", "IDLETIME", "5000", |idle| idle < 100),
+    ];
+    for (policy, option, value, survived) in cases {
+        for shards in ["1", "4"] {
+            let dir = TempDir::new("rdb-access");
+            let d = dir.path().display().to_string();
+            // lfu-decay-time 0: the counter does not decay when a minute turns during the test.
+            let args = [
+                "--shards",
+                shards,
+                "--maxmemory-policy",
+                policy,
+                "--lfu-decay-time",
+                "0",
+                "--dir",
+                &d,
+                "--appendonly",
+                "yes",
+                "--enable-debug-command",
+                "yes",
+            ];
+            let what = format!("{policy}, {shards} shards");
+            {
+                let srv = crate::harness::Server::start(&args);
+                let mut c = srv.conn();
+                c.ok(["SET", "proto", "v"]);
+                let payload = c.cmd(["DUMP", "proto"]);
+                c.ok([b"RESTORE".as_slice(), b"k", b"0", payload.as_bytes(), option.as_bytes(), value.as_bytes()]);
+                assert_eq!(c.int(["OBJECT", option, "k"]).to_string(), value, "{what}: RESTORE applied it");
+                c.ok(["DEBUG", "RELOAD"]);
+                let got = c.int(["OBJECT", option, "k"]);
+                assert!(survived(got), "{what}: OBJECT {option} after DEBUG RELOAD: {got}");
+                // The AOF base is written as RDB (aof-use-rdb-preamble yes).
+                c.cmd(["BGREWRITEAOF"]);
+                let done = crate::harness::wait_for(std::time::Duration::from_secs(30), || {
+                    let info = srv.info("persistence");
+                    info["aof_rewrite_in_progress"] == "0" && info["aof_rewrite_scheduled"] == "0" && info["aof_rewrites"] != "0"
+                });
+                assert!(done, "{what}: the rewrite did not finish\n{}", srv.log());
+                c.ok(["SAVE"]);
+            }
+            {
+                let srv = crate::harness::Server::start(&args);
+                let got = srv.conn().int(["OBJECT", option, "k"]);
+                assert!(survived(got), "{what}: OBJECT {option} after a restart from the AOF base: {got}");
+            }
+            // Redis reads an appendonlydir's manifest even with appendonly no: the file alone.
+            let rdir = TempDir::new("rdb-access-redis");
+            std::fs::copy(dir.path().join("dump.rdb"), rdir.path().join("dump.rdb")).expect("copy dump.rdb");
+            let Some(redis) = RedisServer::start(Some(rdir.path()), &["--dbfilename", "dump.rdb", "--maxmemory-policy", policy, "--lfu-decay-time", "0"])
+            else {
+                return;
+            };
+            let mut r = redis.conn();
+            assert_eq!(r.int(["DBSIZE"]), 2, "{what}: Redis loaded our dump.rdb");
+            let got = r.int(["OBJECT", option, "k"]);
+            assert!(survived(got), "{what}: OBJECT {option} in Redis loading our dump.rdb: {got}");
         }
     }
 }

@@ -182,6 +182,263 @@ fn changes_since_last_save_count_what_changed_as_redis_does() {
     }
 }
 
+/// Commands run before the measured one.
+type Setup = &'static [&'static [&'static str]];
+
+// Setups the table below shares.
+const LIST: &[&[&str]] = &[&["RPUSH", "l", "a", "b", "c", "a", "b", "a"]];
+const HASH: &[&[&str]] = &[&["HSET", "h", "f", "1", "g", "2"]];
+const SETS: &[&[&str]] = &[&["SADD", "s", "a", "b", "c", "d"], &["SADD", "s2", "c", "d", "e"]];
+const ZSET: &[&[&str]] = &[&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"]];
+
+/// (setup, command, what redis-server 7.0.15 added to rdb_changes_since_last_save for the
+/// command after that setup in an empty dataset): its `server.dirty +=`, no-ops included.
+#[rustfmt::skip]
+const CHANGES: &[(Setup, &[&str], u64)] = &[
+    // Strings (t_string.c): a SET that NX/XX stopped, SETRANGE of nothing, GETEX without a change add 0.
+    (&[], &["SET", "k", "v"], 1),
+    (&[&["SET", "k", "v"]], &["SET", "k", "w", "NX"], 0),
+    (&[], &["SET", "k", "w", "XX"], 0),
+    (&[&["SET", "k", "v"]], &["SET", "k", "w", "GET"], 1),
+    (&[&["SET", "k", "v", "EX", "100"]], &["SET", "k", "w", "KEEPTTL"], 1),
+    (&[&["SET", "k", "v"]], &["SET", "k", "w", "NX", "GET"], 0),
+    (&[&["SET", "k", "v"]], &["SETNX", "k", "w"], 0),
+    (&[], &["SETNX", "k", "w"], 1),
+    (&[], &["SETEX", "k", "100", "w"], 1),
+    (&[], &["PSETEX", "k", "100000", "w"], 1),
+    (&[], &["MSET", "a", "1", "b", "2", "c", "3"], 3),
+    (&[], &["MSETNX", "a", "1", "b", "2", "c", "3"], 3),
+    (&[&["SET", "b", "x"]], &["MSETNX", "a", "1", "b", "2", "c", "3"], 0),
+    (&[&["SET", "k", "v"]], &["GETSET", "k", "w"], 1),
+    (&[], &["GETSET", "k", "w"], 1),
+    (&[&["SET", "k", "v"]], &["GETDEL", "k"], 1),
+    (&[], &["GETDEL", "k"], 0),
+    (&[&["SET", "k", "v"]], &["GETEX", "k"], 0),
+    (&[&["SET", "k", "v"]], &["GETEX", "k", "EX", "100"], 1),
+    (&[&["SET", "k", "v"]], &["GETEX", "k", "PERSIST"], 0),
+    (&[&["SET", "k", "v", "EX", "100"]], &["GETEX", "k", "PERSIST"], 1),
+    (&[], &["GETEX", "k", "EX", "100"], 0),
+    (&[&["SET", "k", "v"]], &["GETEX", "k", "PXAT", "1"], 1),
+    (&[&["SET", "k", "v"]], &["GETEX", "k", "EXAT", "99999999999"], 1),
+    (&[&["SET", "k", "v"]], &["APPEND", "k", "w"], 1),
+    (&[&["SET", "k", "v"]], &["APPEND", "k", ""], 1),
+    (&[], &["APPEND", "k", "w"], 1),
+    (&[], &["APPEND", "k", ""], 1),
+    (&[&["SET", "k", "hello"]], &["SETRANGE", "k", "1", "a"], 1),
+    (&[&["SET", "k", "hello"]], &["SETRANGE", "k", "1", ""], 0),
+    (&[], &["SETRANGE", "k", "1", ""], 0),
+    (&[], &["SETRANGE", "k", "1", "x"], 1),
+    (&[], &["INCR", "n"], 1),
+    (&[], &["INCRBY", "n", "5"], 1),
+    (&[], &["INCRBYFLOAT", "n", "1.5"], 1),
+    (&[], &["DECRBY", "n", "3"], 1),
+    (&[], &["SETBIT", "b", "7", "1"], 1),
+    (&[&["SETBIT", "b", "7", "1"]], &["SETBIT", "b", "7", "1"], 0),
+    (&[], &["BITFIELD", "b", "SET", "u8", "0", "1", "SET", "u8", "8", "2"], 2),
+    (&[&["SET", "a", "x"], &["SET", "b", "y"]], &["BITOP", "AND", "d", "a", "b"], 1),
+    (&[], &["BITOP", "AND", "d", "a", "b"], 0),
+    (&[&["SET", "d", "x"]], &["BITOP", "AND", "d", "a", "b"], 1),
+    // Keys (db.c, expire.c): what was not done adds 0; FLUSHDB/FLUSHALL count the keys removed.
+    (&[&["MSET", "a", "1", "b", "2"]], &["DEL", "a", "b", "c"], 2),
+    (&[], &["DEL", "a"], 0),
+    (&[&["MSET", "a", "1", "b", "2"]], &["UNLINK", "a", "b", "c"], 2),
+    (&[&["SET", "k", "v"]], &["EXPIRE", "k", "100"], 1),
+    (&[], &["EXPIRE", "k", "100"], 0),
+    (&[&["SET", "k", "v", "EX", "100"]], &["EXPIRE", "k", "200", "NX"], 0),
+    (&[&["SET", "k", "v"]], &["EXPIRE", "k", "-1"], 1),
+    (&[&["SET", "k", "v"]], &["EXPIRE", "k", "100", "XX"], 0),
+    (&[&["SET", "k", "v"]], &["EXPIRE", "k", "100", "GT"], 0),
+    (&[&["SET", "k", "v", "EX", "1000"]], &["EXPIRE", "k", "100", "LT"], 1),
+    (&[&["SET", "k", "v"]], &["EXPIREAT", "k", "99999999999"], 1),
+    (&[&["SET", "k", "v"]], &["PEXPIREAT", "k", "1"], 1),
+    (&[&["SET", "k", "v", "EX", "100"]], &["PERSIST", "k"], 1),
+    (&[&["SET", "k", "v"]], &["PERSIST", "k"], 0),
+    (&[], &["PERSIST", "k"], 0),
+    (&[&["SET", "k", "v"]], &["RENAME", "k", "k2"], 1),
+    (&[&["SET", "k", "v"], &["SET", "k2", "v"]], &["RENAME", "k", "k2"], 1),
+    (&[&["SET", "k", "v"]], &["RENAME", "k", "k"], 0),
+    (&[&["SET", "k", "v"], &["SET", "k2", "v"]], &["RENAMENX", "k", "k2"], 0),
+    (&[&["SET", "k", "v"]], &["RENAMENX", "k", "k2"], 1),
+    (&[&["SET", "k", "v"]], &["RENAMENX", "k", "k"], 0),
+    (&[&["SET", "k", "v"]], &["MOVE", "k", "1"], 1),
+    (&[&["SET", "k", "v"], &["SELECT", "1"], &["SET", "k", "v"], &["SELECT", "0"]], &["MOVE", "k", "1"], 0),
+    (&[], &["MOVE", "k", "1"], 0),
+    (&[&["SET", "k", "v"]], &["MOVE", "k", "2"], 1),
+    (&[&["SET", "k", "v"]], &["COPY", "k", "k2"], 1),
+    (&[&["SET", "k", "v"], &["SET", "k2", "v"]], &["COPY", "k", "k2"], 0),
+    (&[&["SET", "k", "v"], &["SET", "k2", "v"]], &["COPY", "k", "k2", "REPLACE"], 1),
+    (&[], &["COPY", "k", "k2"], 0),
+    (&[&["SET", "k", "v"]], &["COPY", "k", "k", "DB", "3"], 1),
+    (&[&["SET", "k", "v"]], &["SWAPDB", "0", "1"], 1),
+    (&[], &["SWAPDB", "0", "0"], 1),
+    (&[&["MSET", "a", "1", "b", "2", "c", "3"]], &["FLUSHDB"], 3),
+    (&[], &["FLUSHDB"], 0),
+    (&[&["MSET", "a", "1", "b", "2", "c", "3"], &["SELECT", "1"], &["SET", "k", "v"], &["SELECT", "0"]], &["FLUSHALL"], 4),
+    (&[], &["FLUSHALL"], 0),
+    (&[&["MSET", "a", "1", "b", "2", "c", "3"]], &["FLUSHALL", "ASYNC"], 3),
+    // Lists (t_list.c): elements pushed, popped, removed or trimmed; one per LSET, LINSERT, LMOVE.
+    (&[], &["LPUSH", "l", "a", "b"], 2),
+    (LIST, &["RPUSHX", "l", "x", "y"], 2),
+    (&[], &["LPUSHX", "l", "x", "y"], 0),
+    (LIST, &["LINSERT", "l", "BEFORE", "b", "x"], 1),
+    (LIST, &["LINSERT", "l", "BEFORE", "zz", "x"], 0),
+    (&[], &["LINSERT", "l", "BEFORE", "zz", "x"], 0),
+    (LIST, &["LSET", "l", "0", "x"], 1),
+    (LIST, &["LSET", "l", "99", "x"], 0),
+    (LIST, &["LPOP", "l"], 1),
+    (LIST, &["LPOP", "l", "3"], 3),
+    (LIST, &["LPOP", "l", "10"], 6),
+    (LIST, &["LPOP", "l", "0"], 0),
+    (&[], &["LPOP", "l"], 0),
+    (LIST, &["RPOP", "l", "2"], 2),
+    (LIST, &["LREM", "l", "0", "a"], 3),
+    (LIST, &["LREM", "l", "2", "a"], 2),
+    (LIST, &["LREM", "l", "0", "zz"], 0),
+    (&[&["RPUSH", "l", "a", "a"]], &["LREM", "l", "0", "a"], 2),
+    (LIST, &["LTRIM", "l", "1", "2"], 4),
+    (LIST, &["LTRIM", "l", "0", "-1"], 0),
+    (LIST, &["LTRIM", "l", "5", "1"], 6),
+    (&[], &["LTRIM", "l", "0", "1"], 0),
+    (LIST, &["LMOVE", "l", "d", "LEFT", "RIGHT"], 1),
+    (LIST, &["LMOVE", "l", "l", "LEFT", "RIGHT"], 1),
+    (&[], &["LMOVE", "l", "d", "LEFT", "RIGHT"], 0),
+    (&[&["RPUSH", "l", "a"]], &["LMOVE", "l", "l", "LEFT", "RIGHT"], 1),
+    (LIST, &["RPOPLPUSH", "l", "d"], 1),
+    (LIST, &["LMPOP", "2", "x", "l", "LEFT", "COUNT", "4"], 4),
+    (LIST, &["LMPOP", "1", "l", "RIGHT"], 1),
+    (&[], &["LMPOP", "1", "l", "RIGHT"], 0),
+    (LIST, &["BLPOP", "x", "l", "0"], 1),
+    (LIST, &["BRPOP", "l", "0"], 1),
+    (LIST, &["BLMOVE", "l", "d", "LEFT", "LEFT", "0"], 1),
+    (LIST, &["BRPOPLPUSH", "l", "d", "0"], 1),
+    (LIST, &["BLMPOP", "0", "1", "l", "LEFT", "COUNT", "2"], 2),
+    // Hashes (t_hash.c): every field HSET writes, new or not; HSETNX only when it set.
+    (HASH, &["HSETNX", "h", "f", "x"], 0),
+    (HASH, &["HSETNX", "h", "z", "x"], 1),
+    (HASH, &["HINCRBY", "h", "f", "3"], 1),
+    (&[], &["HINCRBY", "h", "f", "5"], 1),
+    (HASH, &["HINCRBYFLOAT", "h", "f", "3.5"], 1),
+    (HASH, &["HMSET", "h", "f", "1", "z", "2", "y", "3"], 3),
+    (HASH, &["HSET", "h", "f", "1"], 1),
+    (HASH, &["HDEL", "h", "f", "g"], 2),
+    (HASH, &["HDEL", "h", "zz"], 0),
+    // Sets (t_set.c): SMOVE is the removal plus the addition; a *STORE counts one when it changed the key.
+    (SETS, &["SADD", "s", "a", "b"], 0),
+    (&[&["SADD", "s", "a"]], &["SREM", "s", "a"], 1),
+    (SETS, &["SREM", "s", "zz"], 0),
+    (SETS, &["SMOVE", "s", "s2", "a"], 2),
+    (SETS, &["SMOVE", "s", "s2", "c"], 1),
+    (SETS, &["SMOVE", "s", "s2", "zz"], 0),
+    (SETS, &["SMOVE", "s", "s", "a"], 0),
+    (SETS, &["SMOVE", "s", "s3", "a"], 2),
+    (&[&["SADD", "s", "a"]], &["SMOVE", "s", "s3", "a"], 2),
+    (SETS, &["SPOP", "s"], 1),
+    (SETS, &["SPOP", "s", "2"], 2),
+    (SETS, &["SPOP", "s", "10"], 4),
+    (SETS, &["SPOP", "s", "0"], 0),
+    (&[], &["SPOP", "s", "2"], 0),
+    (SETS, &["SINTERSTORE", "d", "s", "s2"], 1),
+    (SETS, &["SINTERSTORE", "d", "s", "nos"], 0),
+    (&[&["SADD", "s", "a", "b", "c", "d"], &["SADD", "s2", "c", "d", "e"], &["SET", "d", "x"]], &["SINTERSTORE", "d", "s", "nos"], 1),
+    (SETS, &["SUNIONSTORE", "d", "s", "s2"], 1),
+    (&[], &["SUNIONSTORE", "d", "a", "b"], 0),
+    (SETS, &["SDIFFSTORE", "d", "s", "s2"], 1),
+    (SETS, &["SDIFFSTORE", "d", "nos", "s2"], 0),
+    // Sorted sets (t_zset.c): ZADD counts added + updated whatever CH says; pops and removals per member.
+    (ZSET, &["ZADD", "z", "5", "e", "6", "f", "1", "a"], 2),
+    (ZSET, &["ZADD", "z", "5", "a", "6", "b", "3", "c"], 2),
+    (ZSET, &["ZADD", "z", "CH", "5", "a", "6", "g"], 2),
+    (ZSET, &["ZADD", "z", "NX", "5", "a", "6", "g"], 1),
+    (ZSET, &["ZADD", "z", "XX", "5", "a", "6", "g"], 1),
+    (ZSET, &["ZADD", "z", "INCR", "5", "a"], 1),
+    (ZSET, &["ZADD", "z", "NX", "INCR", "5", "a"], 0),
+    (ZSET, &["ZADD", "z", "GT", "0", "a", "9", "b"], 1),
+    (ZSET, &["ZADD", "z", "1", "a", "2", "b"], 0),
+    (ZSET, &["ZADD", "z", "INCR", "0", "a"], 0),
+    (ZSET, &["ZADD", "z", "XX", "CH", "9", "a", "9", "q"], 1),
+    (ZSET, &["ZINCRBY", "z", "2", "a"], 1),
+    (ZSET, &["ZINCRBY", "z", "2", "q"], 1),
+    (ZSET, &["ZINCRBY", "z", "0", "a"], 0),
+    (ZSET, &["ZREM", "z", "a", "b", "zz"], 2),
+    (ZSET, &["ZREM", "z", "zz"], 0),
+    (&[&["ZADD", "z", "1", "a"]], &["ZREM", "z", "a"], 1),
+    (ZSET, &["ZREMRANGEBYRANK", "z", "0", "2"], 3),
+    (ZSET, &["ZREMRANGEBYSCORE", "z", "2", "3"], 2),
+    (ZSET, &["ZREMRANGEBYSCORE", "z", "20", "30"], 0),
+    (&[&["ZADD", "z", "0", "a", "0", "b", "0", "c"]], &["ZREMRANGEBYLEX", "z", "[a", "[b"], 2),
+    (ZSET, &["ZPOPMIN", "z"], 1),
+    (ZSET, &["ZPOPMIN", "z", "3"], 3),
+    (ZSET, &["ZPOPMIN", "z", "0"], 0),
+    (&[], &["ZPOPMIN", "z", "3"], 0),
+    (ZSET, &["ZPOPMAX", "z", "10"], 4),
+    (ZSET, &["ZMPOP", "1", "z", "MIN", "COUNT", "3"], 3),
+    (&[], &["ZMPOP", "1", "z", "MIN"], 0),
+    (ZSET, &["BZPOPMIN", "z", "0"], 1),
+    (ZSET, &["BZMPOP", "0", "1", "z", "MAX", "COUNT", "2"], 2),
+    (ZSET, &["BZMPOP", "0", "2", "q", "z", "MIN", "COUNT", "10"], 4),
+    (&[&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"], &["ZADD", "z2", "1", "x"]], &["ZUNIONSTORE", "d", "2", "z", "z2"], 1),
+    (&[], &["ZUNIONSTORE", "d", "2", "a", "b"], 0),
+    (&[&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"], &["ZADD", "z2", "1", "x"]], &["ZINTERSTORE", "d", "2", "z", "z2"], 0),
+    (&[&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"], &["ZADD", "z2", "1", "x"], &["SET", "d", "x"]], &["ZINTERSTORE", "d", "2", "z", "z2"], 1),
+    (&[&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"], &["ZADD", "z2", "1", "a"]], &["ZDIFFSTORE", "d", "2", "z", "z2"], 1),
+    (ZSET, &["ZDIFFSTORE", "d", "2", "z", "z"], 0),
+    (ZSET, &["ZRANGESTORE", "d", "z", "0", "2"], 1),
+    (ZSET, &["ZRANGESTORE", "d", "z", "10", "20"], 0),
+    (&[&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"], &["SET", "d", "x"]], &["ZRANGESTORE", "d", "z", "10", "20"], 1),
+    // SORT (sort.c): nothing without STORE; with it, the elements stored, or one for a deleted destination.
+    (&[&["RPUSH", "n", "3", "1", "2"]], &["SORT", "n"], 0),
+    (&[&["RPUSH", "n", "3", "1", "2"]], &["SORT", "n", "STORE", "d"], 3),
+    (&[&["SET", "d", "x"]], &["SORT", "n", "STORE", "d"], 1),
+    (&[], &["SORT", "n", "STORE", "d"], 0),
+    (&[&["RPUSH", "n", "3", "1", "2"]], &["SORT", "n", "GET", "#", "GET", "nokey*", "STORE", "d"], 6),
+    (&[&["SADD", "n", "3", "1", "2"]], &["SORT", "n", "STORE", "d"], 3),
+
+];
+
+#[test]
+fn changes_since_last_save_per_command_are_redis_figures() {
+    for_each_shards(&[], |srv| {
+        let mut c = srv.conn();
+        let changes = |c: &mut Conn| persistence(c, "rdb_changes_since_last_save").parse::<u64>().unwrap();
+        for (setup, cmd, want) in CHANGES {
+            c.ok(["FLUSHALL"]);
+            for s in *setup {
+                assert!(!c.cmd(*s).is_error(), "setup {s:?}");
+            }
+            let before = changes(&mut c);
+            c.cmd(*cmd);
+            assert_eq!(changes(&mut c) - before, *want, "{cmd:?} after {setup:?}, {} shards", srv.shards());
+        }
+        // A parked client served later: Redis counts BLMPOP's and BZPOPMIN's pops then, not
+        // BLPOP's or BLMOVE's (the pushes count as always).
+        let mut waiter = srv.conn();
+        for (block, push, want) in [
+            (&["BLMPOP", "0", "1", "l", "LEFT", "COUNT", "2"][..], &["RPUSH", "l", "a", "b", "c"][..], 5),
+            (&["BZPOPMIN", "z", "0"], &["ZADD", "z", "1", "a", "2", "b"], 3),
+            (&["BLPOP", "l", "0"], &["RPUSH", "l", "a", "b", "c"], 3),
+            (&["BLMOVE", "l", "d", "LEFT", "LEFT", "0"], &["RPUSH", "l", "a", "b", "c"], 3),
+        ] {
+            c.ok(["FLUSHALL"]);
+            let before = changes(&mut c);
+            waiter.send(block);
+            assert!(wait_for(Duration::from_secs(10), || c.info("clients")["blocked_clients"] == "1"), "{block:?} parked");
+            assert_eq!(changes(&mut c), before, "{block:?} parked: nothing changed yet");
+            c.cmd(push);
+            assert!(!waiter.read().is_nil(), "{block:?} served");
+            assert_eq!(changes(&mut c) - before, want, "{block:?} served by {push:?}, {} shards", srv.shards());
+        }
+        // The commands of a transaction count as they would alone; FUNCTION FLUSH counts one.
+        let before = changes(&mut c);
+        c.ok(["MULTI"]);
+        c.cmd(["SET", "a", "1"]);
+        c.cmd(["SADD", "s", "a", "b"]);
+        c.cmd(["SET", "a", "2", "NX"]);
+        c.cmd(["EXEC"]);
+        c.ok(["FUNCTION", "FLUSH"]);
+        assert_eq!(changes(&mut c) - before, 4, "MULTI/EXEC and FUNCTION FLUSH, {} shards", srv.shards());
+    });
+}
+
 #[test]
 fn shutdown_save_and_nosave_and_a_restart_loads_dump_rdb() {
     let dir = TempDir::new("shutdown");

@@ -163,16 +163,16 @@ impl Shard {
     }
 
     /// LTRIM with Redis's index rules; an empty range deletes the key.
-    pub fn list_trim(&mut self, db: usize, key: &[u8], start: i64, end: i64) -> OpResult<()> {
-        let Some(l) = self.list_write(db, key)? else { return Ok(()) };
+    pub fn list_trim(&mut self, db: usize, key: &[u8], start: i64, end: i64) -> OpResult<usize> {
+        let Some(l) = self.list_write(db, key)? else { return Ok(0) };
         let len = l.len();
         match clamp_range(start, end, len) {
             Some((s, e)) => l.trim(s, len - e - 1),
             None => l.trim(len, 0),
         }
-        let empty = l.is_empty();
+        let (removed, empty) = (len - l.len(), l.is_empty());
         self.drop_if_empty(db, key, empty);
-        Ok(())
+        Ok(removed)
     }
 
     /// LPOS: the matching indexes (at most one unless `opts.count` asks for more), None when
@@ -265,10 +265,11 @@ mod tests {
     fn trim_and_rem_delete_emptied_lists() {
         let mut s = shard();
         push(&mut s, b"l", End::Right, &["1", "2", "3", "4"]).unwrap();
-        s.list_trim(0, b"l", 1, -2).unwrap();
+        assert_eq!(s.list_trim(0, b"l", 1, -2), Ok(2), "the elements trimmed away");
         assert_eq!(range(&mut s, b"l"), ["2", "3"]);
-        s.list_trim(0, b"l", 5, 10).unwrap();
+        assert_eq!(s.list_trim(0, b"l", 5, 10), Ok(2));
         assert!(!s.exists(0, b"l"));
+        assert_eq!(s.list_trim(0, b"l", 0, -1), Ok(0), "no list");
         push(&mut s, b"r", End::Right, &["x", "y", "x"]).unwrap();
         assert_eq!(s.list_rem(0, b"r", 0, b"x"), Ok(2));
         assert_eq!(s.list_rem(0, b"r", 0, b"y"), Ok(1));

@@ -273,14 +273,8 @@ impl Shard {
 
     /// The *STORE commands' destination: `set` replaces whatever `key` held (setKey: the TTL
     /// goes too), or, when empty, the key is deleted. Returns the stored cardinality.
-    pub fn store_set(&mut self, db: usize, key: &[u8], set: Set) -> usize {
-        let n = set.len();
-        if n == 0 {
-            self.remove(db, key);
-        } else {
-            self.store(db, key, Value::Set(Box::new(set)), None, false);
-        }
-        n
+    pub fn store_set(&mut self, db: usize, key: &[u8], set: Set) -> super::Stored {
+        self.store_or_delete(db, key, set.len(), || Value::Set(Box::new(set)))
     }
 }
 
@@ -540,9 +534,9 @@ mod tests {
         assert!(diff(&sets[..2], &[true, true], 512).is_empty());
         let d2 = diff(&[sets[1], sets[0]], &[true, false], 512);
         assert_eq!(d2.len(), 2);
-        assert_eq!(s.store_set(0, b"dst", d2), 2);
+        assert_eq!(s.store_set(0, b"dst", d2), crate::ops::Stored { len: 2, changed: true });
         assert_eq!(members(&mut s, "dst"), ["5", "x"]);
-        assert_eq!(s.store_set(0, b"dst", Set::default()), 0);
+        assert_eq!(s.store_set(0, b"dst", Set::default()), crate::ops::Stored { len: 0, changed: true });
         assert!(!s.exists(0, b"dst"));
     }
 }

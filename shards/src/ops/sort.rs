@@ -263,18 +263,12 @@ impl Shard {
 
     /// SORT ... STORE: `items` become the list at `dst`, replacing whatever was there and its
     /// TTL; no items delete `dst`. Returns how many were stored.
-    pub fn sort_store<'i>(&mut self, db: usize, dst: &[u8], items: impl IntoIterator<Item = &'i [u8]>, fill: i64) -> usize {
+    pub fn sort_store<'i>(&mut self, db: usize, dst: &[u8], items: impl IntoIterator<Item = &'i [u8]>, fill: i64) -> super::Stored {
         let mut l = List::new(fill);
         for item in items {
             l.push(End::Right, item);
         }
-        let n = l.len();
-        if n == 0 {
-            self.remove(db, dst);
-        } else {
-            self.store(db, dst, Value::List(Box::new(l)), None, false);
-        }
-        n
+        self.store_or_delete(db, dst, l.len(), || Value::List(Box::new(l)))
     }
 }
 
@@ -349,10 +343,12 @@ mod tests {
     #[test]
     fn store_replaces_or_deletes() {
         let mut s = shard_with(&[(b"d", Value::Str(crate::value::StrValue::Int(1)))]);
-        assert_eq!(s.sort_store(0, b"d", [&b"x"[..], b"y"], -2), 2);
+        assert_eq!(s.sort_store(0, b"d", [&b"x"[..], b"y"], -2).len, 2);
         assert!(matches!(s.peek(0, b"d").map(|e| e.full()), Some(Some(Value::List(l))) if l.len() == 2));
-        assert_eq!(s.sort_store(0, b"d", [], -2), 0);
+        assert_eq!(s.sort_store(0, b"d", [], -2), crate::ops::Stored { len: 0, changed: true });
         assert!(s.peek(0, b"d").is_none());
+        // Nothing to store and nothing to delete: the key did not change.
+        assert_eq!(s.sort_store(0, b"d", [], -2), crate::ops::Stored { len: 0, changed: false });
     }
     #[test]
     fn pqsort_sorts_the_asked_range() {

@@ -20,6 +20,13 @@ pub struct SetOutcome {
     pub old: Option<Vec<u8>>,
 }
 
+/// What GETEX found and whether it changed the key (its TTL, or deleted it).
+#[derive(Debug, PartialEq)]
+pub struct GetexOutcome {
+    pub value: Option<Vec<u8>>,
+    pub changed: bool,
+}
+
 /// LCS results: the string, its length, or the matches (IDX).
 #[derive(Debug, PartialEq)]
 pub struct LcsMatch {
@@ -211,24 +218,19 @@ impl Shard {
 
     /// GETEX: read, then apply `ttl` (`Keep` = no option given, `Clear` = PERSIST). An expiry in
     /// the past deletes the key after reading it, as Redis does.
-    pub fn getex(&mut self, db: usize, key: &[u8], ttl: Ttl) -> OpResult<Option<Vec<u8>>> {
-        let v = match self.get_str(db, key)? {
+    pub fn getex(&mut self, db: usize, key: &[u8], ttl: Ttl) -> OpResult<GetexOutcome> {
+        let value = match self.get_str(db, key)? {
             Some(v) => v.to_vec(),
-            None => return Ok(None),
+            None => return Ok(GetexOutcome { value: None, changed: false }),
         };
-        match ttl {
-            Ttl::Keep => {}
-            Ttl::Clear => {
-                self.set_expire(db, key, 0);
-            }
-            Ttl::At(t) if t <= self.now_ms() => {
-                self.remove(db, key);
-            }
-            Ttl::At(t) => {
-                self.set_expire(db, key, t);
-            }
-        }
-        Ok(Some(v))
+        let changed = match ttl {
+            Ttl::Keep => false,
+            // Only a key that had a TTL changes (removeExpire).
+            Ttl::Clear => self.persist(db, key),
+            Ttl::At(t) if t <= self.now_ms() => self.remove(db, key).is_some(),
+            Ttl::At(t) => self.set_expire(db, key, t),
+        };
+        Ok(GetexOutcome { value: Some(value), changed })
     }
 }
 
@@ -300,6 +302,22 @@ mod tests {
 
     fn shard() -> Shard {
         Shard::new(0, 16)
+    }
+
+    #[test]
+    fn getex_says_whether_it_changed_the_key() {
+        let mut s = shard();
+        let far = s.now_ms() + 100_000;
+        let got = |v: &[u8], changed| GetexOutcome { value: Some(v.to_vec()), changed };
+        assert_eq!(s.getex(0, b"k", Ttl::At(far)).unwrap(), GetexOutcome { value: None, changed: false });
+        s.set(0, b"k", b"v", SetCond::Always, Ttl::Clear, false).unwrap();
+        assert_eq!(s.getex(0, b"k", Ttl::Keep).unwrap(), got(b"v", false));
+        assert_eq!(s.getex(0, b"k", Ttl::Clear).unwrap(), got(b"v", false), "PERSIST without a TTL");
+        assert_eq!(s.getex(0, b"k", Ttl::At(far)).unwrap(), got(b"v", true));
+        assert_eq!(s.getex(0, b"k", Ttl::Clear).unwrap(), got(b"v", true), "PERSIST of a TTL");
+        assert_eq!(s.pttl(0, b"k"), -1);
+        assert_eq!(s.getex(0, b"k", Ttl::At(1)).unwrap(), got(b"v", true), "a time past deletes");
+        assert!(!s.exists(0, b"k"));
     }
 
     #[test]

@@ -378,29 +378,26 @@ impl Shard {
     /// Writes `items` (distinct members) as the set at `dst`, replacing whatever was there and
     /// its TTL; an empty result deletes `dst` (ZUNIONSTORE, ZRANGESTORE...). The encoding is
     /// listpack when the result fits the limits (zsetConvertToListpackIfNeeded).
-    pub fn zstore(&mut self, db: usize, dst: &[u8], mut items: Vec<Scored>, limits: &Limits) -> usize {
+    pub fn zstore(&mut self, db: usize, dst: &[u8], mut items: Vec<Scored>, limits: &Limits) -> super::Stored {
         // A reversed range arrives in descending order.
         if items.windows(2).any(|w| w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 > w[1].0)) {
             items.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal).then_with(|| a.0.cmp(&b.0)));
         }
-        if items.is_empty() {
-            self.remove(db, dst);
-            return 0;
-        }
         let n = items.len();
-        let maxlen = items.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
-        let listpack = n <= limits.zset_max_listpack_entries && maxlen <= limits.zset_max_listpack_value;
-        let z = if listpack {
-            ZSet::Listpack(items.into_iter().map(|(m, s)| (m.into_boxed_slice(), listpack_score(s))).collect())
-        } else {
-            let mut z = ZSet::new(true);
-            for (m, s) in items {
-                z.insert_new(&m, s, limits);
-            }
-            z
-        };
-        self.store(db, dst, Value::ZSet(z), None, false);
-        n
+        self.store_or_delete(db, dst, n, || {
+            let maxlen = items.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
+            let listpack = n <= limits.zset_max_listpack_entries && maxlen <= limits.zset_max_listpack_value;
+            let z = if listpack {
+                ZSet::Listpack(items.into_iter().map(|(m, s)| (m.into_boxed_slice(), listpack_score(s))).collect())
+            } else {
+                let mut z = ZSet::new(true);
+                for (m, s) in items {
+                    z.insert_new(&m, s, limits);
+                }
+                z
+            };
+            Value::ZSet(z)
+        })
     }
 
     /// ZPOPMIN/ZPOPMAX of up to `count` members; None when the key is missing.

@@ -319,16 +319,66 @@ pub fn restore_payload(p: &[u8], limits: &Limits, verify_checksum: bool) -> Resu
     }
 }
 
-/// Settings of a snapshot being written (rdbcompression, rdbchecksum).
+/// Settings of a snapshot being written (rdbcompression, rdbchecksum, and what the
+/// maxmemory-policy says to keep of each key's access history).
 #[derive(Debug, Clone, Copy)]
 pub struct SaveOptions {
     pub compression: bool,
     pub checksum: bool,
+    pub access: KeyAccess,
 }
 
 impl Default for SaveOptions {
     fn default() -> SaveOptions {
-        SaveOptions { compression: true, checksum: true }
+        SaveOptions { compression: true, checksum: true, access: KeyAccess::None }
+    }
+}
+
+/// The access history saved before each key's type (rdbSaveKeyValuePair's savelru / savelfu).
+/// It is taken as of the moment the key is encoded: a snapshot written between other work may
+/// meet keys read since it began, which are then idle 0 (a clock fixed at the start would see
+/// them in its future and wrap to the maximum).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyAccess {
+    /// Neither: the policy is not LRU or LFU.
+    #[default]
+    None,
+    /// RDB_OPCODE_IDLE with the idle time in seconds (allkeys-lru, volatile-lru).
+    Idle,
+    /// RDB_OPCODE_FREQ with the LFU counter after decay, LFUDecrAndReturn (allkeys-lfu,
+    /// volatile-lfu).
+    Freq { decay_time: u32 },
+}
+
+impl KeyAccess {
+    /// What a save under `policy` keeps.
+    pub fn of(policy: crate::evict::Policy, lfu_decay_time: u32) -> KeyAccess {
+        use crate::evict::Policy::*;
+        match policy {
+            AllkeysLru | VolatileLru => KeyAccess::Idle,
+            AllkeysLfu | VolatileLfu => KeyAccess::Freq { decay_time: lfu_decay_time },
+            NoEviction | AllkeysRandom | VolatileRandom | VolatileTtl => KeyAccess::None,
+        }
+    }
+
+    fn encode(self, out: &mut Vec<u8>, lru: u32) {
+        if self != KeyAccess::None {
+            self.encode_at(out, lru, crate::keyspace::wall_clock_ms());
+        }
+    }
+
+    fn encode_at(self, out: &mut Vec<u8>, lru: u32, now_ms: i64) {
+        match self {
+            KeyAccess::None => {}
+            KeyAccess::Idle => {
+                out.push(OP_IDLE);
+                put_len(out, crate::evict::idle_ms(lru, now_ms) / 1000);
+            }
+            KeyAccess::Freq { decay_time } => {
+                out.push(OP_FREQ);
+                out.push(crate::evict::lfu_decr_and_return(lru, now_ms, decay_time));
+            }
+        }
     }
 }
 
@@ -399,9 +449,10 @@ impl<W: Write> RdbWriter<W> {
         self.flush_buf()
     }
 
-    /// One key (rdbSaveKeyValuePair): its expiry when it has one, type, key, value.
+    /// One key (rdbSaveKeyValuePair): its expiry when it has one, its access history when the
+    /// options ask for it, type, key, value.
     pub fn write_key(&mut self, key: &[u8], entry: &KeyNode) -> io::Result<()> {
-        encode_key(&mut self.buf, key, entry, self.opts.compression);
+        encode_key(&mut self.buf, key, entry, self.opts);
         self.flush_buf()
     }
 
@@ -431,17 +482,19 @@ impl<W: Write> RdbWriter<W> {
     }
 }
 
-/// rdbSaveKeyValuePair: the key's expiry when it has one, type, key, value.
-fn encode_key(out: &mut Vec<u8>, key: &[u8], entry: &KeyNode, compress: bool) {
+/// rdbSaveKeyValuePair: the key's expiry when it has one, IDLE or FREQ per `opts.access`,
+/// type, key, value.
+fn encode_key(out: &mut Vec<u8>, key: &[u8], entry: &KeyNode, opts: SaveOptions) {
     let expire_at = entry.expire_at();
     if expire_at != 0 {
         out.push(OP_EXPIRETIME_MS);
         out.extend_from_slice(&expire_at.to_le_bytes());
     }
+    opts.access.encode(out, entry.lru());
     let value = entry.value();
     out.push(value_type(&value));
-    put_string(out, key, compress);
-    encode_body(out, &value, compress);
+    put_string(out, key, opts.compression);
+    encode_body(out, &value, opts.compression);
 }
 
 /// A snapshot sink that encodes one shard's keys as RDB records, buffered until drained. Every
@@ -450,12 +503,12 @@ fn encode_key(out: &mut Vec<u8>, key: &[u8], entry: &KeyNode, compress: bool) {
 pub struct RdbSink {
     buf: Vec<u8>,
     db: Option<usize>,
-    compress: bool,
+    opts: SaveOptions,
 }
 
 impl RdbSink {
     pub fn new(opts: SaveOptions) -> RdbSink {
-        RdbSink { buf: Vec::new(), db: None, compress: opts.compression }
+        RdbSink { buf: Vec::new(), db: None, opts }
     }
 }
 
@@ -466,7 +519,7 @@ impl crate::snapshot::SnapshotSink for RdbSink {
             put_len(&mut self.buf, db as u64);
             self.db = Some(db);
         }
-        encode_key(&mut self.buf, key, entry, self.compress);
+        encode_key(&mut self.buf, key, entry, self.opts);
     }
 
     fn drain(&mut self) -> Vec<u8> {

@@ -184,7 +184,7 @@ fn a_file_round_trips_every_type_ttl_and_database() {
         shard.store(db, name.as_bytes(), v, expire, false);
     }
     for checksum in [true, false] {
-        let opts = SaveOptions { compression: true, checksum };
+        let opts = SaveOptions { checksum, ..SaveOptions::default() };
         let bytes = write_shards(Vec::new(), &[&shard], opts, &AuxFields::default()).unwrap();
         assert_eq!(&bytes[..9], b"REDIS0010");
         let (got, stats) = load_all(&bytes).unwrap();
@@ -338,4 +338,51 @@ fn interleaved_sink_chunks_of_several_shards_make_one_file() {
     }
     let mut sink = RdbSink::new(SaveOptions::default());
     assert_eq!((sink.buffered(), sink.drain().len()), (0, 0));
+}
+
+#[test]
+fn idle_time_or_lfu_counter_is_saved_per_policy_and_loads_back() {
+    use crate::evict::{EvictConfig, Policy};
+    let now = crate::keyspace::wall_clock_ms();
+    let far = now + 3_600_000;
+    let lfu = EvictConfig { policy: Policy::AllkeysLfu, ..EvictConfig::default() };
+    let idle_300 = crate::evict::restored(None, Some(300), now, &EvictConfig::default()).unwrap();
+    let freq_200 = crate::evict::restored(Some(200), None, now, &lfu).unwrap();
+    for (policy, lru, want) in [
+        (Policy::AllkeysLru, idle_300, (Some(300), None)),
+        (Policy::VolatileLru, idle_300, (Some(300), None)),
+        (Policy::AllkeysLfu, freq_200, (None, Some(200))),
+        (Policy::VolatileLfu, freq_200, (None, Some(200))),
+        (Policy::NoEviction, idle_300, (None, None)),
+        (Policy::AllkeysRandom, idle_300, (None, None)),
+        (Policy::VolatileTtl, idle_300, (None, None)),
+    ] {
+        let mut shard = crate::Shard::new(0, 16);
+        shard.put_entry(0, b"k", Entry::new(s(b"v"), far, lru));
+        let opts = SaveOptions { access: KeyAccess::of(policy, 1), ..SaveOptions::default() };
+        let bytes = write_shards(Vec::new(), &[&shard], opts, &AuxFields::default()).unwrap();
+        let lopts = LoadOptions { databases: 16, limits: limits(), skip_expired_before: None };
+        let mut metas = Vec::new();
+        load_meta(&bytes[..], &lopts, |_, _, _, m| metas.push(m)).unwrap();
+        assert_eq!(metas.len(), 1);
+        let m = metas[0];
+        assert_eq!(m.expire_at, far, "{policy:?}");
+        // A second may tick between the entry's clock and the save's.
+        let idle = m.idle_secs.map(|i| if i == 301 { 300 } else { i });
+        assert_eq!((idle, m.freq), want, "{policy:?}");
+    }
+}
+
+#[test]
+fn the_access_opcode_sits_between_the_expiry_and_the_type_as_redis_writes_it() {
+    let mut shard = crate::Shard::new(0, 16);
+    let lfu = crate::evict::EvictConfig { policy: crate::evict::Policy::AllkeysLfu, ..Default::default() };
+    let lru = crate::evict::restored(Some(9), None, crate::keyspace::wall_clock_ms(), &lfu).unwrap();
+    shard.put_entry(0, b"k", Entry::new(s(b"v"), 1_000, lru));
+    let opts = SaveOptions { access: KeyAccess::of(crate::evict::Policy::AllkeysLfu, 1), ..SaveOptions::default() };
+    let bytes = write_shards(Vec::new(), &[&shard], opts, &AuxFields::default()).unwrap();
+    let mut record = vec![OP_EXPIRETIME_MS];
+    record.extend_from_slice(&1_000i64.to_le_bytes());
+    record.extend_from_slice(&[OP_FREQ, 9, TYPE_STRING, 1, b'k', 1, b'v']);
+    assert!(bytes.windows(record.len()).any(|w| w == record), "{bytes:?}");
 }
