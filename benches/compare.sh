@@ -6,7 +6,7 @@
 #   cargo build --release && benches/compare.sh
 #   TESTS=get,set RUNS=3 benches/compare.sh
 #
-# Method: starts shardis (--shards 1 --save '', pinned to CPU $SERVER_CPU), runs
+# Method: starts shardis (--shards 1 --save '', an empty --dir, pinned to CPU $SERVER_CPU), runs
 # ../shared/tools/bench-redis.sh against it (redis-benchmark pinned to CPU 1: P1 and P16,
 # 50 clients, 100k random keys, 32-byte values), stops it; then does the same with
 # redis-server (--save '' --appendonly no); RUNS times, alternating. Both servers get one core,
@@ -31,7 +31,7 @@
 #   SHARDIS_PORT / REDIS_PORT                                   [7341 / 7342]
 #   SHARDIS_ARGS / REDIS_ARGS extra server arguments (word-split)  [none]
 #                 e.g. the AOF comparison of issue 4:
-#                 SHARDIS_ARGS="--appendonly yes --appendfsync always --dir /tmp/a" \
+#                 SHARDIS_ARGS="--appendonly yes --appendfsync always" \
 #                 REDIS_ARGS="--appendonly yes --appendfsync always" TESTS=set benches/compare.sh
 #                 (REDIS_SERVER=target/release/shardis REDIS_ARGS=--shards\ 1 compares shardis
 #                 with itself: AOF on against off)
@@ -121,19 +121,29 @@ echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')  ($
 echo "# shardis: $($SHARDIS_BIN --version 2>&1 | head -1)"
 echo "# redis:   $($REDIS_SERVER --version 2>&1 | head -1)"
 
+# fresh_dir NAME: an empty data directory for NAME's next start, so that every run starts from
+# an empty dataset (an AOF or dump left by the previous run would be loaded otherwise).
+fresh_dir() {
+  rm -rf "$OUT/data.$1" && mkdir -p "$OUT/data.$1"
+}
+
 # Runs alternate (shardis, redis, shardis, redis...) so that a disturbance on this shared
 # machine hits both servers alike; each ratio is taken within a run, then the median is shown.
 : >"$OUT/raw.csv"
 for run in $(seq 1 "$RUNS"); do
   # shellcheck disable=SC2086 # the extra arguments are meant to be word-split
-  start shardis "$SHARDIS_PORT" taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$SHARDIS_PORT" --shards 1 --save '' ${SHARDIS_ARGS:-} || exit 1
+  fresh_dir shardis
+  start shardis "$SHARDIS_PORT" taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$SHARDIS_PORT" --shards 1 --save '' \
+    --dir "$OUT/data.shardis" ${SHARDIS_ARGS:-} || exit 1
   bench shardis "$SHARDIS_PORT" "$run" || exit 1
   cleanup
+  fresh_dir redis
   # shellcheck disable=SC2086
   start redis "$REDIS_PORT" taskset -c "$SERVER_CPU" "$REDIS_SERVER" --port "$REDIS_PORT" --save '' --appendonly no \
-    --dir "$OUT" ${REDIS_ARGS:-} || exit 1
+    --dir "$OUT/data.redis" ${REDIS_ARGS:-} || exit 1
   bench redis "$REDIS_PORT" "$run" || exit 1
   cleanup
+  rm -rf "$OUT/data.shardis" "$OUT/data.redis"
   echo "# run $run/$RUNS done $(date -u +%T)" >&2
 done
 
