@@ -192,8 +192,13 @@ fn volatile_ttl_evicts_the_shortest_ttl_first() {
         // evicts short TTLs: the longest quarter survives, most victims had the shorter half.
         let longest = left.iter().filter(|&&i| i >= 1500).count();
         assert!(longest >= 490, "{longest} of the 500 longest TTLs survived");
+        // Of the victims, a perfect policy takes min(evicted, 1000) from the shorter half
+        // (random eviction: about half of them). How many go depends on whether a table doubles
+        // during the fill (its new bucket array is paid for with evictions too): 700 to 1400
+        // over 75 runs here; past 1000 the shorter half is all but exhausted.
         let short = (0..1000).filter(|i| !left.contains(i)).count();
-        assert!(short * 100 >= evicted * 75, "{short} of {evicted} evicted keys had the shorter half of the TTLs");
+        let perfect = evicted.min(1000);
+        assert!(short * 100 >= perfect * 85, "{short} of {evicted} evicted keys had the shorter half of the TTLs");
     });
 }
 

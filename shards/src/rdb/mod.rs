@@ -525,9 +525,14 @@ impl crate::snapshot::SnapshotSink for RdbSink {
         encode_key(&mut self.buf, key, entry, self.opts);
     }
 
+    /// The chunk so far; the next one starts with room for as much (chunks are alike: a loop
+    /// turn's keys), so it is not regrown by doubling from nothing, each step a copy and
+    /// fresh memory (page faults) on the shard thread while the old chunks are freed on the
+    /// writer thread.
     fn drain(&mut self) -> Vec<u8> {
         self.db = None;
-        std::mem::take(&mut self.buf)
+        let room = self.buf.len().next_power_of_two().min(1 << 20);
+        std::mem::replace(&mut self.buf, Vec::with_capacity(room))
     }
 
     fn buffered(&self) -> usize {
