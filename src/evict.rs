@@ -61,7 +61,7 @@ pub fn refresh(server: &Server, core: &mut ShardCore) {
     let version = server.config_generation.load(Relaxed);
     if core.engine.evict.config.version != version {
         let baseline = server.evict_baseline.load(Relaxed);
-        core.engine.evict.config = shard_config(&server.config(), server.nshards, baseline, version);
+        core.engine.set_evict_config(shard_config(&server.config(), server.nshards, baseline, version));
     }
 }
 

@@ -24,7 +24,10 @@
 //! * Table sizes are 0 or a power of two; `used` counts the nodes actually in each table.
 //! * A key appears at most once across both tables.
 //! * Growth: when `used >= size` (load factor 1) an insert starts a rehash to the next power of
-//!   two >= `used + 1`. Shrink: when `used * 100 / size < 10` and `size > 4`, checked after
+//!   two >= `used + 1`, unless the caller gave a byte room the new bucket array does not fit
+//!   in ([`Chains::slot_hashed_within`], the keyspace at maxmemory: Redis's dictExpandAllowed);
+//!   then the table waits, chains growing longer, until its load factor passes 1.618 and grows
+//!   regardless. Shrink: when `used * 100 / size < 10` and `size > 4`, checked after
 //!   removals and by [`Chains::shrink_if_needed`] (the owner calls it from cron).
 
 use std::{iter, mem, slice, vec};
@@ -37,6 +40,9 @@ const INITIAL_SIZE: usize = 4;
 const MIN_FILL_PERCENT: usize = 10;
 /// Sample size for `random_entry` (Redis `GETFAIR_NUM_ENTRIES`).
 const FAIR_SAMPLE: usize = 15;
+/// Redis's HASHTABLE_MAX_LOAD_FACTOR (1.618) as a fraction: up to this load factor a table whose
+/// new bucket array does not fit in its room does not grow (dictExpandAllowed).
+const MAX_LOAD_FACTOR: (usize, usize) = (1618, 1000);
 /// Random probes before `random_node` falls back to a linear walk. Redis loops forever; a bound
 /// keeps a broken random source from hanging the server.
 const RANDOM_PROBES: usize = 1000;
@@ -375,7 +381,16 @@ impl<N: ChainNode> Chains<N> {
     /// [`Chains::slot`] for a caller that already has `h`, the key's [`Chains::hash_of`].
     #[inline]
     pub fn slot_hashed(&mut self, h: u64, key: &[u8]) -> Result<&mut N, Vacant<'_, N>> {
-        self.prepare_insert();
+        self.slot_hashed_within(h, key, usize::MAX)
+    }
+
+    /// [`Chains::slot_hashed`] for a table that may allocate at most `room` bytes for a new
+    /// bucket array while its load factor is at most 1.618 (Redis's dictExpandAllowed for the
+    /// keyspace: at maxmemory, a doubling would make the owner evict a whole new table's worth
+    /// at once). `room` is read only when a growth would start.
+    #[inline]
+    pub fn slot_hashed_within(&mut self, h: u64, key: &[u8], room: usize) -> Result<&mut N, Vacant<'_, N>> {
+        self.prepare_insert(room);
         self.entry(h, key).map_err(|(link, used)| Vacant { link, used })
     }
 
@@ -505,7 +520,9 @@ impl<N: ChainNode> Chains<N> {
         }
     }
 
-    fn prepare_insert(&mut self) {
+    /// Before an insert: a rehash step, and growth if due (see the module docs; `room` as in
+    /// [`Chains::slot_hashed_within`]).
+    fn prepare_insert(&mut self, room: usize) {
         self.step();
         if self.rehash_idx.is_some() {
             return;
@@ -515,6 +532,11 @@ impl<N: ChainNode> Chains<N> {
             self.ht[0] = Table::with_size(INITIAL_SIZE);
         } else if used >= size {
             if let Some(target) = (used + 1).checked_next_power_of_two() {
+                // dictExpandAllowed: the new array must fit unless the load factor is past 1.618.
+                let (num, den) = MAX_LOAD_FACTOR;
+                if target.saturating_mul(mem::size_of::<Link<N>>()) > room && used.saturating_mul(den) <= size.saturating_mul(num) {
+                    return;
+                }
                 self.resize(target);
             }
         }
@@ -1178,5 +1200,48 @@ mod tests {
         assert_eq!((d.buckets(), d.len()), (128, 100));
         d.shrink_if_needed();
         assert!(!d.is_rehashing(), "already at the right size");
+    }
+
+    /// Inserts `key(i)` through [`Chains::slot_hashed_within`] with `room` bytes.
+    fn insert_within(d: &mut Dict<usize>, i: usize, room: usize) {
+        let k = key(i);
+        match d.slot_hashed_within(d.hash_of(&k), &k, room) {
+            Ok(_) => panic!("key {i} already present"),
+            Err(vacant) => _ = vacant.insert(new_node(k[..].into(), i)),
+        }
+    }
+
+    #[test]
+    fn expand_allowed_waits_for_room_until_load_factor_1_618() {
+        // Redis's dictExpandAllowed: 1024 full buckets, and the next array (2048 pointers) is one
+        // byte bigger than the room: no growth while used/size <= 1.618, i.e. up to 1656 keys.
+        let next_array = 2048 * mem::size_of::<DictLink<usize>>();
+        let mut d = filled(1024);
+        d.rehash_steps(usize::MAX);
+        for i in 1024..=1656 {
+            insert_within(&mut d, i, next_array - 1);
+            assert!(!d.is_rehashing() && d.buckets() == 1024, "grew at {} keys", d.len());
+        }
+        // Chains are longer, lookups as exact.
+        assert!((0..1657).all(|i| d.get(&key(i)) == Some(&i)));
+        assert!(d.get(&key(1657)).is_none());
+        insert_within(&mut d, 1657, next_array - 1); // 1657/1024 > 1.618: grows regardless
+        assert!(d.is_rehashing());
+        d.rehash_steps(usize::MAX);
+        assert_eq!((d.buckets(), d.len()), (2048, 1658));
+        assert!((0..1658).all(|i| d.get(&key(i)) == Some(&i)));
+
+        // Room for exactly the new array (used + moremem <= maxmemory), or no limit: it grows at
+        // load factor 1.
+        for room in [next_array, usize::MAX] {
+            let mut d = filled(1024);
+            d.rehash_steps(usize::MAX);
+            insert_within(&mut d, 1024, room);
+            assert!(d.is_rehashing(), "room {room}");
+        }
+        // And no room at all still lets an empty table get its first buckets.
+        let mut d = Dict::new();
+        insert_within(&mut d, 0, 0);
+        assert_eq!(d.buckets(), INITIAL_SIZE);
     }
 }

@@ -29,6 +29,12 @@
 //! evenly; a shard that is full while others still have room evicts its own keys, as a Redis
 //! Cluster node does with its slots (the others are not asked to make room for it).
 //!
+//! A keyspace table due to double checks its new bucket array against the room the shard has
+//! left under its limit ([`Evictor`]'s `expand_room`, measured at every eviction check) and
+//! waits while it does not fit, until its load factor passes 1.618 (Redis's
+//! dictExpandAllowed): a doubling near the limit would otherwise make the shard evict a whole
+//! new table's worth of keys at once.
+//!
 //! # Eviction
 //! Redis's approximation: `maxmemory-samples` keys sampled per database into a pool of the 16
 //! best candidates (EVPOOL_SIZE), the best one evicted, repeated until the shard is under its
@@ -125,14 +131,25 @@ struct PoolEntry {
 }
 
 /// A shard's eviction state: its config, the candidate pool, the key whose size change is not
-/// booked yet.
-#[derive(Debug, Default)]
+/// booked yet, the room left under the limit.
+#[derive(Debug)]
 pub struct Evictor {
     pub config: EvictConfig,
     pool: Vec<PoolEntry>,
     /// Next database the random policies start from (Redis's static next_db).
     next_db: usize,
     pub(crate) open: OpenKey,
+    /// Bytes left under the limit when the shard last measured itself (every eviction check,
+    /// before each command); `usize::MAX` without a limit. A keyspace table may start a
+    /// doubling whose bucket array does not fit in it only past load factor 1.618 (Redis's
+    /// dictExpandAllowed, see [`crate::dict`]).
+    pub(crate) expand_room: usize,
+}
+
+impl Default for Evictor {
+    fn default() -> Evictor {
+        Evictor { config: EvictConfig::default(), pool: Vec::new(), next_db: 0, open: OpenKey::default(), expand_room: usize::MAX }
+    }
 }
 
 /// A key handed out for an in-place write, with the bytes it was booked at.
@@ -296,14 +313,24 @@ impl Shard {
         self.dbs.iter().map(|d| d.main.iter().map(|(_, e)| entry_bytes(e)).sum::<usize>() + db_overhead(d)).sum()
     }
 
-    /// Bytes over this shard's limit (0 when under it, or when there is no limit).
+    /// Bytes over this shard's limit (0 when under it, or when there is no limit); keeps the
+    /// keyspace tables' room up to date (the bytes under the limit).
     pub fn bytes_over_limit(&mut self) -> u64 {
         let limit = self.evict.config.limit;
         if limit == 0 {
+            self.evict.expand_room = usize::MAX;
             return 0;
         }
         let used = self.dataset_bytes() as u64 + self.evict.config.baseline;
+        self.evict.expand_room = usize::try_from(limit.saturating_sub(used)).unwrap_or(usize::MAX);
         used.saturating_sub(limit)
+    }
+
+    /// Takes new eviction settings. The tables' room is unlimited until the next eviction check
+    /// measures the shard against the new limit (without a limit there is none).
+    pub fn set_evict_config(&mut self, config: EvictConfig) {
+        self.evict.config = config;
+        self.evict.expand_room = usize::MAX;
     }
 
     /// Books the size change of the key opened by the last in-place write.

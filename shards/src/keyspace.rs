@@ -349,7 +349,7 @@ impl Shard {
         let colour = self.snapshot.colour();
         let d = &mut self.dbs[db];
         let h = d.main.hash_of(key);
-        let lost_ttl = match d.main.slot_hashed(h, key) {
+        let lost_ttl = match d.main.slot_hashed_within(h, key, self.evict.expand_room) {
             Ok(node) => {
                 // An overwrite is a write access: the LFU counter carries over, counted once
                 // more (setKey's lookupKeyWrite, then dbOverwrite keeping the old lru under LFU).
@@ -387,7 +387,7 @@ impl Shard {
         entry.colour = self.snapshot.colour();
         let d = &mut self.dbs[db];
         let h = d.main.hash_of(key);
-        let lost_ttl = match d.main.slot_hashed(h, key) {
+        let lost_ttl = match d.main.slot_hashed_within(h, key, self.evict.expand_room) {
             Ok(node) => {
                 d.bytes -= entry_bytes(node);
                 let old_pos = node.volatile_pos();

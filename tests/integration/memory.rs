@@ -351,3 +351,25 @@ fn ttl_type_and_exists_leave_the_access_clock_alone() {
         assert!(c.int(["OBJECT", "IDLETIME", "foo"]) < 2, "GET touches the key");
     });
 }
+
+/// Redis's dictExpandAllowed: at maxmemory a keyspace table does not double (allocating its
+/// whole new bucket array at once) while its load factor is at most 1.618. 64000 keys sit just
+/// below a table boundary (65536 buckets on one shard, 16384 on each of four: at most 16180
+/// keys a shard); 10000 more cross it with about 2000 keys' worth of room. redis-server 7.0
+/// evicts about 7900 of them; a table that doubled anyway would make its shard pay for a 1 MB
+/// bucket array at once, a burst of some 25000 more evictions.
+#[test]
+fn a_full_keyspace_table_does_not_double_at_maxmemory() {
+    for_each_shards(&["--maxmemory-policy", "allkeys-lru"], |s| {
+        let mut c = s.conn();
+        let before = info_u64(&mut c, "memory", "used_memory");
+        assert_eq!(fill(&mut c, "k", 64_000, 8), 0);
+        let per_key = (info_u64(&mut c, "memory", "used_memory") - before) / 64_000;
+        let limit = limit_with_room(&mut c, 2000 * per_key);
+        c.ok(["CONFIG", "SET", "maxmemory", &limit]);
+        assert_eq!(fill(&mut c, "new", 10_000, 8), 0);
+        let evicted = info_u64(&mut c, "stats", "evicted_keys");
+        assert!(evicted > 0 && evicted < 10_000, "evicted {evicted} keys to store 10000 new ones with ~2000 keys' worth of room");
+        assert_eq!(c.int(["DBSIZE"]) as u64, 74_000 - evicted);
+    });
+}
