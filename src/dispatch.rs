@@ -135,7 +135,8 @@ impl<'a> Exec<'a> {
     }
 
     /// The core this execution runs on, or the first one it holds.
-    fn first_core(&mut self) -> Option<&mut ShardCore> {
+    #[inline]
+    pub(crate) fn first_core(&mut self) -> Option<&mut ShardCore> {
         match &mut self.shards {
             ShardSet::One(c) => Some(c),
             ShardSet::Many(held) => {

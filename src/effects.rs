@@ -26,13 +26,7 @@ impl Exec<'_> {
     /// Whether effects are being recorded (when not, handlers skip building rewrites).
     #[inline]
     pub fn effects_on(&mut self) -> bool {
-        match &mut self.shards {
-            ShardSet::One(c) => c.engine.effects.enabled(),
-            ShardSet::Many(held) => {
-                // SAFETY: as in Exec::core_for: held, and this reference ends here.
-                held.iter().flatten().next().map(|&p| unsafe { (*p).engine.effects.enabled() }).unwrap_or(false)
-            }
-        }
+        self.first_core().is_some_and(|c| c.engine.effects.enabled())
     }
 
     /// Records `argv` as (part of) this command's effect, in the log of the shard owning `key`;
