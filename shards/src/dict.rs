@@ -58,6 +58,12 @@ pub trait ChainNode: Sized {
     fn next_mut(&mut self) -> &mut Option<Self>;
     /// Where the node's memory starts (only for prefetching).
     fn addr(&self) -> *const u8;
+
+    /// Second prefetch step of a walk over every node (a snapshot, SAVE): called once the node's
+    /// first bytes are in the cache (or on their way), asks for the rest of what writing the
+    /// node out reads. Nothing by default.
+    #[inline]
+    fn prefetch_body(&self) {}
 }
 
 type Link<N> = Option<N>;
@@ -134,7 +140,7 @@ impl<N: ChainNode> Table<N> {
 
 /// A hint to load the cache line at `p`; never faults, whatever `p` points to.
 #[inline(always)]
-fn prefetch(p: *const u8) {
+pub(crate) fn prefetch(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetch instructions do not access memory architecturally (no fault, no UB).
     unsafe {
@@ -596,6 +602,9 @@ impl<N: ChainNode> Chains<N> {
             return 0;
         }
         let sizes = self.table_sizes();
+        if sizes[1] == 0 {
+            self.scan_prefetch(cursor);
+        }
         let ht = &mut self.ht;
         scan_buckets(sizes, cursor, |t, b| {
             let mut cur = ht[t].buckets.get_mut(b).and_then(|l| l.as_mut());
@@ -604,6 +613,22 @@ impl<N: ChainNode> Chains<N> {
                 cur = n.next_mut().as_mut();
             }
         })
+    }
+
+    /// A scan visits buckets in reverse-binary order, so each step is a cache miss on the bucket
+    /// array, then on the node, then on its body: asks for the bucket slot [`SCAN_AHEAD_SLOT`]
+    /// steps ahead, the first node of the one [`AHEAD_HEAD`] ahead (its slot asked for earlier)
+    /// and the body of the one [`AHEAD_BODY`] ahead. Only while not rehashing (one table).
+    #[inline]
+    fn scan_prefetch(&self, cursor: u64) {
+        let buckets = &self.ht[0].buckets;
+        let bits = buckets.len().trailing_zeros();
+        if bits < 4 {
+            return;
+        }
+        let bucket = |k: usize| scan_bucket_ahead(cursor, bits, k);
+        prefetch(&buckets[bucket(SCAN_AHEAD_SLOT)] as *const Link<N> as *const u8);
+        walk_prefetch(|k| buckets[bucket(k)].as_ref());
     }
 
     /// Calls `f` on every node (in bucket order); `f` may replace a node as in `scan_nodes_mut`.
@@ -756,8 +781,41 @@ impl<'a, N: ChainNode> Iterator for Nodes<'a, N> {
                 self.node = n.next().as_ref();
                 return Some(n);
             }
+            // Walking every node is a string of cache misses (each node is its own allocation):
+            // ask for the nodes a few buckets ahead, in two steps (see `walk_prefetch`).
+            let ahead = self.buckets.clone();
+            walk_prefetch(|k| ahead.clone().nth(k).and_then(|l| l.as_ref()));
             self.node = self.buckets.next()?.as_ref();
         }
+    }
+}
+
+/// The bucket a scan of a table of 2^`bits` buckets (not rehashing) visits `k` steps after
+/// the one of `cursor`: the cursor's low `bits` bits, reversed, count the steps taken.
+#[inline]
+fn scan_bucket_ahead(cursor: u64, bits: u32, k: usize) -> usize {
+    let steps = cursor.reverse_bits() >> (64 - bits);
+    (steps.wrapping_add(k as u64) << (64 - bits)).reverse_bits() as usize
+}
+
+/// Scan steps ahead whose bucket slot [`Chains::scan_prefetch`] asks for.
+const SCAN_AHEAD_SLOT: usize = 16;
+/// Buckets ahead of a walk whose first node [`walk_prefetch`] asks for, and whose body.
+const AHEAD_HEAD: usize = 8;
+const AHEAD_BODY: usize = 4;
+
+/// Software pipeline for a walk over every node: `at(k)` is the first node of the k-th bucket
+/// ahead. The node [`AHEAD_HEAD`] buckets ahead is asked for; the one [`AHEAD_BODY`] ahead,
+/// asked for earlier and by now in the cache, has the rest of its body asked for.
+#[inline(always)]
+fn walk_prefetch<'a, N: ChainNode + 'a>(at: impl Fn(usize) -> Option<&'a N>) {
+    if let Some(n) = at(AHEAD_HEAD) {
+        let p = n.addr();
+        prefetch(p);
+        prefetch(p.wrapping_add(N::LOOKUP_SPAN - 1));
+    }
+    if let Some(n) = at(AHEAD_BODY) {
+        n.prefetch_body();
     }
 }
 
@@ -1028,6 +1086,33 @@ mod tests {
         assert!(d.buckets() <= 8, "did not shrink: {}", d.buckets());
         assert_eq!(d.insert_owned(key(7).into(), 7), None);
         assert_eq!(d.get(&key(7)), Some(&7));
+    }
+
+    #[test]
+    fn scan_prefetch_asks_for_the_buckets_the_scan_visits_next() {
+        // The prefetch is only a hint: nothing breaks if it asks for the wrong buckets, it just
+        // stops helping. This holds it to the scan's real order.
+        for bits in [4u32, 5, 10, 17] {
+            let size = 1usize << bits;
+            let mut visited = Vec::new();
+            let mut cursors = Vec::new();
+            let mut c = 0u64;
+            loop {
+                cursors.push(c);
+                c = scan_buckets([size, 0], c, |_, b| visited.push(b));
+                if c == 0 {
+                    break;
+                }
+            }
+            assert_eq!(visited.len(), size, "one bucket per step");
+            for (i, &cur) in cursors.iter().enumerate() {
+                for k in [0, 1, AHEAD_BODY, AHEAD_HEAD, SCAN_AHEAD_SLOT] {
+                    if i + k < size {
+                        assert_eq!(scan_bucket_ahead(cur, bits, k), visited[i + k], "bits {bits} step {i} ahead {k}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::types::list::{End, List};
 use crate::types::set::Set;
 use crate::types::zset::ZSet;
 use crate::types::Limits;
-use crate::value::{StrValue, Value};
+use crate::value::{StrRef, StrValue, Value};
 use blob::{Elem, ListpackBuilder};
 
 /// RDB_VERSION of Redis 7.0.
@@ -164,12 +164,26 @@ fn put_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
         }
     }
     if compress && s.len() > 20 {
-        let mut c = Vec::with_capacity(s.len());
-        if lzf::compress(s, &mut c, s.len() - 4) {
+        thread_local! {
+            /// The compressed bytes, before their length goes out (one buffer per thread).
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let done = SCRATCH.with(|c| {
+            let mut c = c.borrow_mut();
+            c.clear();
+            if !lzf::compress(s, &mut c, s.len() - 4) {
+                return false;
+            }
             out.push(0xC0 | ENC_LZF);
             put_len(out, c.len() as u64);
             put_len(out, s.len() as u64);
             out.extend_from_slice(&c);
+            if c.capacity() > 1 << 20 {
+                *c = Vec::new();
+            }
+            true
+        });
+        if done {
             return;
         }
     }
@@ -494,6 +508,18 @@ fn encode_key(out: &mut Vec<u8>, key: &[u8], entry: &KeyNode, opts: SaveOptions)
         out.extend_from_slice(&expire_at.to_le_bytes());
     }
     opts.access.encode(out, entry.lru());
+    // A string kept in the node is encoded from where it is (no Value built around a copy).
+    if entry.full().is_none() {
+        if let Some(s) = entry.str_ref() {
+            out.push(TYPE_STRING);
+            put_string(out, key, opts.compression);
+            match s {
+                StrRef::Int(n) => put_i64_string(out, n),
+                StrRef::Bytes(b) => put_string(out, b, opts.compression),
+            }
+            return;
+        }
+    }
     let value = entry.value();
     out.push(value_type(&value));
     put_string(out, key, opts.compression);
