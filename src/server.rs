@@ -151,6 +151,9 @@ pub struct Server {
     pub mailboxes: OnceLock<Vec<Arc<Mailbox>>>,
     pub coordinator: OnceLock<CoordinatorHandle>,
     pub shutdown: AtomicBool,
+    /// The active expire cycle runs (DEBUG SET-ACTIVE-EXPIRE 0 stops it, for tests of lazy
+    /// expiry, as in Redis).
+    pub active_expire: AtomicBool,
     pub dirty: AtomicU64,
     /// used_memory once startup finished (INFO used_memory_startup).
     pub used_memory_startup: AtomicU64,
@@ -231,6 +234,7 @@ impl Server {
             mailboxes: OnceLock::new(),
             coordinator: OnceLock::new(),
             shutdown: AtomicBool::new(false),
+            active_expire: AtomicBool::new(true),
             dirty: AtomicU64::new(0),
             used_memory_startup: AtomicU64::new(0),
             save: Arc::new(crate::snapshot::SaveState::new(nshards)),

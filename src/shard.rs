@@ -511,7 +511,7 @@ impl Node {
         if watched {
             core.engine.expired_log = Some(Vec::new());
         }
-        let timed_out = core.engine.active_expire_cycle(effort, Instant::now() + slice);
+        let timed_out = self.server.active_expire.load(Ordering::Relaxed) && core.engine.active_expire_cycle(effort, Instant::now() + slice);
         for (db, key) in core.engine.expired_log.take().unwrap_or_default() {
             self.server.touch_watched(core.engine.id, db, &key);
         }

@@ -452,6 +452,22 @@ fn swapdb(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// The reference count Redis would show for a value: its integers 0..9999 are shared objects
+/// (refcount INT_MAX) unless maxmemory is set with an LRU or LFU policy, which needs a clock per
+/// key (MAXMEMORY_FLAG_NO_SHARED_INTEGERS); every other value has one owner. Values are never
+/// shared here, but OBJECT REFCOUNT and DEBUG OBJECT answer as Redis does.
+pub fn shown_refcount(server: &crate::server::Server, value: Option<&shards::value::Value>) -> i64 {
+    use crate::config::MaxmemoryPolicy as P;
+    let Some(shards::value::Value::Str(shards::value::StrValue::Int(n))) = value else { return 1 };
+    let config = server.config();
+    let needs_clock = matches!(config.maxmemory_policy, P::VolatileLru | P::VolatileLfu | P::AllkeysLru | P::AllkeysLfu);
+    if (0..10_000).contains(n) && (config.maxmemory == 0 || !needs_clock) {
+        i32::MAX as i64
+    } else {
+        1
+    }
+}
+
 fn object(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let sub = a[1].to_ascii_lowercase();
     let db = x.db;
@@ -459,13 +475,14 @@ fn object(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let lfu = x.server.hot().lfu_policy;
     let decay = x.server.config().lfu_decay_time;
     let key = &a[2];
+    let refcount = shown_refcount(x.server, x.shard(key).peek(db, key).map(|e| e.value()).as_deref());
     let Some((encoding, lru)) = x.shard(key).peek(db, key).map(|e| (e.value().encoding_name(), e.lru())) else {
         x.reply.null();
         return Ok(());
     };
     match sub.as_slice() {
         b"encoding" => x.reply.bulk_str(encoding),
-        b"refcount" => x.reply.int(1),
+        b"refcount" => x.reply.int(refcount),
         b"idletime" => {
             if lfu {
                 return Err(CmdError::Static("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));

@@ -304,8 +304,12 @@ fn debug(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
             x.reply.ok();
         }
         b"set-active-expire" if a.len() == 3 => {
+            let on = arg_i64(&a[2]).map_err(|_| CmdError::Static(e::NOT_INTEGER))?;
+            x.server.active_expire.store(on != 0, Relaxed);
             x.reply.ok();
         }
+        b"object" if a.len() == 3 => debug_object(x, &a[2])?,
+        b"populate" if (3..=5).contains(&a.len()) => debug_populate(x, a)?,
         b"digest" if a.len() == 2 => {
             let mut d = shards::digest::DatasetDigest::default();
             x.for_each_core(|c| d.add_shard(&c.engine));
@@ -349,10 +353,20 @@ fn debug(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
             "    Output a hex signature of the values of all the specified keys.",
             "LOADAOF",
             "    Flush the AOF buffers on disk and reload the AOF in memory.",
+            "OBJECT <key>",
+            "    Show low level info about the `key` and associated value.",
+            "POPULATE <count> [<prefix>] [<size>]",
+            "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+            "    it is used instead of the 'key' prefix. Unlike Redis, they go to the AOF",
+            "    and to replicas. Cache the value with <size> if it is specified.",
             "RELOAD [option ...]",
             "    Save the RDB on disk and reload it back to memory. Options: MERGE (with NOFLUSH,",
             "    keys in both win from the file), NOFLUSH (do not empty the dataset first),",
             "    NOSAVE (load the existing file without saving first).",
+            "SET-ACTIVE-EXPIRE <0|1>",
+            "    Setting it to 0 disables expiring keys in background when they are not",
+            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+            "    default.",
             "SLEEP <seconds>",
             "    Stop the server for <seconds>. Decimals allowed.",
             "HELP",
@@ -360,6 +374,90 @@ fn debug(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
         ]),
         _ => return Err(CmdError::Owned(e::unknown_subcommand(&a[1], "debug"))),
     }
+    Ok(())
+}
+
+/// DEBUG OBJECT key: Redis's line of low-level facts about the value. The address is the
+/// key's node; refcount as OBJECT REFCOUNT shows it; serializedlength is the value's RDB
+/// length with the current rdbcompression; a list adds its quicklist figures as saved.
+fn debug_object(x: &mut Exec<'_>, key: &[u8]) -> Result<(), CmdError> {
+    let (db, now) = (x.db, x.now_ms());
+    let config = x.server.config();
+    let (compress, fill, depth) = (config.rdbcompression, config.list_max_listpack_size, config.list_compress_depth);
+    drop(config);
+    let lfu = x.server.hot().lfu_policy;
+    let server = x.server;
+    let Some(e) = x.shard(key).peek(db, key) else {
+        return Err(CmdError::Static("ERR no such key"));
+    };
+    let value = e.value();
+    let refcount = super::keys::shown_refcount(server, Some(&value));
+    let lru = e.lru();
+    // Under an LFU policy the field holds access counts, not a clock: Redis prints what its
+    // estimate makes of it; no idle time is tracked then.
+    let idle = if lfu { 0 } else { shards::evict::idle_ms(lru, now) / 1000 };
+    let mut line = format!(
+        "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        e as *const _,
+        value.encoding_name(),
+        shards::rdb::serialized_len(&value, compress),
+        lru & 0xFF_FFFF,
+        idle
+    );
+    if let shards::value::Value::List(l) = &*value {
+        let (nodes, bytes) = shards::rdb::list_quicklist_figures(l);
+        let avg = if nodes == 0 { 0.0 } else { l.len() as f64 / nodes as f64 };
+        line.push_str(&format!(
+            " ql_nodes:{nodes} ql_avg_node:{avg:.2} ql_listpack_max:{fill} ql_compressed:{} ql_uncompressed_size:{bytes}",
+            u8::from(depth != 0)
+        ));
+    }
+    x.reply.simple(&line);
+    Ok(())
+}
+
+/// DEBUG POPULATE count [prefix] [size]: adds `count` string keys `prefix:N` (prefix "key")
+/// holding "value:N", or that text cut or zero-padded to `size` bytes; keys that exist are left
+/// alone. As in Redis they do not count as changes for save points (rdb_changes_since_last_save
+/// stays). Unlike Redis, they go to the AOF (as SETs), and so to replicas: every change to the
+/// dataset is logged (DESIGN.md I2), so a restart gives back what was populated.
+fn debug_populate(x: &mut Exec<'_>, a: &Args<'_>) -> Result<(), CmdError> {
+    // Redis 7.0 answers a negative count and one that is not a number alike.
+    let positive = |v: &[u8]| -> Result<u64, CmdError> {
+        arg_i64(v).ok().and_then(|n| u64::try_from(n).ok()).ok_or(CmdError::Static("ERR value is out of range, must be positive"))
+    };
+    let count = positive(&a[2])?;
+    let size = if a.len() == 5 { positive(&a[4])? as usize } else { 0 };
+    let prefix: &[u8] = if a.len() >= 4 { &a[3] } else { b"key" };
+    let (db, server) = (x.db, x.server);
+    let mut added = 0usize;
+    let mut key = Vec::new();
+    let mut value = Vec::new();
+    for j in 0..count {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
+        // Redis formats the name into a 128-byte buffer.
+        key.truncate(127);
+        if x.shard(&key).exists(db, &key) {
+            continue;
+        }
+        value.clear();
+        value.extend_from_slice(b"value:");
+        value.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
+        if size > 0 {
+            value.resize(size, 0);
+        }
+        x.shard(&key).set(db, &key, &value, shards::ops::string::SetCond::Always, shards::ops::Ttl::Clear, false).map_err(CmdError::from)?;
+        x.emit(&key, &[b"SET", &key, &value]);
+        x.core_for(&key).note_ready(server, db, &key);
+        added += 1;
+    }
+    if added == 0 {
+        x.emit_nothing();
+    }
+    x.reply.ok();
     Ok(())
 }
 

@@ -173,6 +173,24 @@ fn flushall_is_in_every_segment_and_a_restart_comes_back_empty() {
 }
 
 #[test]
+fn debug_populate_is_logged_and_survives_a_kill() {
+    // Redis does not log DEBUG POPULATE; here every change to the dataset is (I2).
+    let dir = TempDir::new("aof-populate");
+    {
+        let srv = start_aof(dir.path(), 4, &["--enable-debug-command", "yes"]);
+        let mut c = srv.conn();
+        c.ok(["DEBUG", "POPULATE", "500", "pop", "20"]);
+        assert_eq!(c.int(["DBSIZE"]), 500);
+    } // SIGKILL
+    let logged: usize = all_records(dir.path()).iter().filter(|r| r.starts_with("SET pop:")).count();
+    assert_eq!(logged, 500, "one SET per populated key");
+    let srv = start_aof(dir.path(), 4, &[]);
+    let mut c = srv.conn();
+    assert_eq!(c.int(["DBSIZE"]), 500);
+    assert_eq!(c.get_str(["GET", "pop:123"]), Some(format!("value:123{}", "\0".repeat(11))));
+}
+
+#[test]
 fn requests_are_logged_in_canonical_form_whatever_form_they_arrived_in() {
     // A canonical request is copied into the segment as received; one that Redis's parser
     // accepts in another form (no LF after a CR, no CRLF after a bulk) and an inline command

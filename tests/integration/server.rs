@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{for_each_shards, keys_on_every_shard, parse_kv, shard_of, Reply, Server, SHARD_COUNTS};
+use crate::harness::{for_each_shards, keys_on_every_shard, parse_kv, shard_of, wait_for, Conn, Reply, Server, SHARD_COUNTS};
 
 #[test]
 fn info_sections_and_fields() {
@@ -298,6 +298,103 @@ fn debug_sleep_0() {
     c.ok(["DEBUG", "SLEEP", "0"]);
     c.ok(["DEBUG", "SLEEP", "0.01"]);
     assert_eq!(c.cmd(["PING"]), Reply::Simple("PONG".into()));
+}
+
+#[test]
+fn debug_populate_adds_the_keys_redis_adds() {
+    for_each_shards(&["--enable-debug-command", "yes"], |s| {
+        let mut c = s.conn();
+        c.ok(["SET", "key:3", "mine"]);
+        c.ok(["DEBUG", "POPULATE", "100"]);
+        assert_eq!(c.int(["DBSIZE"]), 100);
+        assert_eq!(c.get_str(["GET", "key:0"]), Some("value:0".into()));
+        assert_eq!(c.get_str(["GET", "key:99"]), Some("value:99".into()));
+        assert_eq!(c.get_str(["GET", "key:3"]), Some("mine".into()), "a key that exists is left alone");
+        // A size pads the value with zero bytes or cuts it (checked against redis-server 7.0).
+        c.ok(["DEBUG", "POPULATE", "3", "p", "10"]);
+        assert_eq!(c.get_str(["GET", "p:1"]), Some("value:1\0\0\0".into()));
+        c.ok(["DEBUG", "POPULATE", "2", "q", "3"]);
+        assert_eq!(c.get_str(["GET", "q:1"]), Some("val".into()));
+        assert_eq!(c.int(["DBSIZE"]), 105);
+        for bad in ["-1", "x"] {
+            assert_eq!(c.err(["DEBUG", "POPULATE", bad]), "ERR value is out of range, must be positive");
+        }
+        // As in Redis, populated keys are not changes for save points (only the SET is).
+        assert_eq!(s.info("persistence")["rdb_changes_since_last_save"], "1");
+    });
+}
+
+#[test]
+fn debug_object_shows_what_redis_shows() {
+    // Figures from redis-server 7.0.15 for the same values.
+    for_each_shards(&["--enable-debug-command", "yes"], |s| {
+        let mut c = s.conn();
+        let object = |c: &mut Conn, key: &str| {
+            let line = c.cmd(["DEBUG", "OBJECT", key]).as_str();
+            assert!(line.starts_with("Value at:0x") && line.contains(" refcount:1 encoding:"), "{line}");
+            assert!(line.contains(" lru:") && line.contains(" lru_seconds_idle:0"), "{line}");
+            line
+        };
+        c.ok(["SET", "s", "bar"]);
+        assert!(object(&mut c, "s").contains("encoding:embstr serializedlength:4 "));
+        c.ok(["SET", "n", "12345"]);
+        assert!(object(&mut c, "n").contains("encoding:int serializedlength:3 "));
+        c.ok(["SET", "big", &"a".repeat(100)]);
+        // Compressed: what this server's LZF makes of it (any valid LZF loads; Redis's own
+        // liblzf takes 13 bytes here). DUMP holds the same bytes after a type byte, and a
+        // version and a checksum after (11 bytes).
+        let dumped = c.cmd(["DUMP", "big"]).as_bytes().len();
+        let line = object(&mut c, "big");
+        assert!(line.contains(&format!("encoding:raw serializedlength:{} ", dumped - 11)), "{line}");
+        assert!(dumped - 11 < 100, "compressed: {line}");
+        c.ok(["CONFIG", "SET", "rdbcompression", "no"]);
+        assert!(object(&mut c, "big").contains("encoding:raw serializedlength:102 "));
+        c.int(["RPUSH", "l", "a", "b", "c"]);
+        let l = object(&mut c, "l");
+        assert!(l.contains("encoding:quicklist serializedlength:19 "), "{l}");
+        assert!(l.ends_with(" ql_nodes:1 ql_avg_node:3.00 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:16"), "{l}");
+        assert_eq!(c.err(["DEBUG", "OBJECT", "nokey"]), "ERR no such key");
+    });
+}
+
+#[test]
+fn object_refcount_shows_redis_shared_integers() {
+    // redis-server 7.0.15 answers the same: integers 0..9999 are its shared objects, unless an
+    // LRU or LFU policy with maxmemory needs a clock per key.
+    let s = Server::start(&["--shards", "2", "--enable-debug-command", "yes"]);
+    let mut c = s.conn();
+    let shared = i32::MAX as i64;
+    c.ok(["SET", "foo", "5"]);
+    assert_eq!(c.int(["OBJECT", "REFCOUNT", "foo"]), shared);
+    assert!(c.cmd(["DEBUG", "OBJECT", "foo"]).as_str().contains(&format!(" refcount:{shared} encoding:int ")));
+    c.ok(["SET", "foo", "10000"]);
+    assert_eq!(c.int(["OBJECT", "REFCOUNT", "foo"]), 1);
+    c.ok(["SET", "foo", "-1"]);
+    assert_eq!(c.int(["INCR", "foo"]), 0);
+    assert_eq!(c.int(["OBJECT", "REFCOUNT", "foo"]), shared);
+    c.ok(["SET", "s", "text"]);
+    assert_eq!(c.int(["OBJECT", "REFCOUNT", "s"]), 1);
+    c.ok(["CONFIG", "SET", "maxmemory", "100mb"]);
+    c.ok(["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    assert_eq!(c.int(["OBJECT", "REFCOUNT", "foo"]), 1);
+    c.ok(["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+    assert_eq!(c.int(["OBJECT", "REFCOUNT", "foo"]), shared);
+}
+
+#[test]
+fn debug_set_active_expire_0_leaves_expired_keys_to_lazy_expiry() {
+    let s = Server::start(&["--shards", "2", "--enable-debug-command", "yes", "--hz", "100"]);
+    let mut c = s.conn();
+    c.ok(["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    for i in 0..20 {
+        c.ok(["SET", &format!("k{i}"), "v", "PX", "10"]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Nothing touched them and the cycle is off: still counted (DBSIZE does not expire keys).
+    assert_eq!(c.int(["DBSIZE"]), 20);
+    assert_eq!(s.info("stats")["expired_keys"], "0");
+    c.ok(["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    assert!(wait_for(Duration::from_secs(5), || c.int(["DBSIZE"]) == 0), "the active cycle expires them again");
 }
 
 #[test]

@@ -225,23 +225,44 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value, compress: bool) {
     encode_body(out, v, compress);
 }
 
+/// A list as the quicklist nodes it is saved as: listpacks of at most 8 KiB
+/// (list-max-listpack-size -2).
+fn list_listpacks(l: &crate::types::list::List) -> Vec<Vec<u8>> {
+    let mut nodes: Vec<Vec<u8>> = Vec::new();
+    let mut lp = ListpackBuilder::new();
+    for e in l.iter_from(0) {
+        if !lp.is_empty() && lp.len() + ListpackBuilder::entry_size(e) + 1 > LIST_NODE_BYTES {
+            nodes.push(std::mem::take(&mut lp).finish());
+        }
+        lp.push(e);
+    }
+    if !lp.is_empty() {
+        nodes.push(lp.finish());
+    }
+    nodes
+}
+
+/// DEBUG OBJECT's quicklist figures of a list: (nodes, total listpack bytes).
+pub fn list_quicklist_figures(l: &crate::types::list::List) -> (usize, usize) {
+    let nodes = list_listpacks(l);
+    (nodes.len(), nodes.iter().map(Vec::len).sum())
+}
+
+/// rdbSavedObjectLen: the bytes the value takes in an RDB file (without its type byte and key),
+/// as DEBUG OBJECT's serializedlength shows it.
+pub fn serialized_len(v: &Value, compress: bool) -> usize {
+    let mut out = Vec::new();
+    encode_body(&mut out, v, compress);
+    out.len()
+}
+
 /// rdbSaveObject: the value without its type byte.
 fn encode_body(out: &mut Vec<u8>, v: &Value, compress: bool) {
     match v {
         Value::Str(StrValue::Int(n)) => put_i64_string(out, *n),
         Value::Str(s) => s.with_bytes(|b| put_string(out, b, compress)),
         Value::List(l) => {
-            let mut nodes: Vec<Vec<u8>> = Vec::new();
-            let mut lp = ListpackBuilder::new();
-            for e in l.iter_from(0) {
-                if !lp.is_empty() && lp.len() + ListpackBuilder::entry_size(e) + 1 > LIST_NODE_BYTES {
-                    nodes.push(std::mem::take(&mut lp).finish());
-                }
-                lp.push(e);
-            }
-            if !lp.is_empty() {
-                nodes.push(lp.finish());
-            }
+            let nodes = list_listpacks(l);
             put_len(out, nodes.len() as u64);
             for n in &nodes {
                 put_len(out, QUICKLIST_NODE_PACKED);
