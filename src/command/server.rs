@@ -357,8 +357,8 @@ fn debug(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
             "    Show low level info about the `key` and associated value.",
             "POPULATE <count> [<prefix>] [<size>]",
             "    Create <count> string keys named key:<num>. If <prefix> is specified then",
-            "    it is used instead of the 'key' prefix. Unlike Redis, they go to the AOF",
-            "    and to replicas. Cache the value with <size> if it is specified.",
+            "    it is used instead of the 'key' prefix. Unlike Redis, they are written to",
+            "    the AOF. Cache the value with <size> if it is specified.",
             "RELOAD [option ...]",
             "    Save the RDB on disk and reload it back to memory. Options: MERGE (with NOFLUSH,",
             "    keys in both win from the file), NOFLUSH (do not empty the dataset first),",
@@ -419,8 +419,8 @@ fn debug_object(x: &mut Exec<'_>, key: &[u8]) -> Result<(), CmdError> {
 /// DEBUG POPULATE count [prefix] [size]: adds `count` string keys `prefix:N` (prefix "key")
 /// holding "value:N", or that text cut or zero-padded to `size` bytes; keys that exist are left
 /// alone. As in Redis they do not count as changes for save points (rdb_changes_since_last_save
-/// stays). Unlike Redis, they go to the AOF (as SETs), and so to replicas: every change to the
-/// dataset is logged (DESIGN.md I2), so a restart gives back what was populated.
+/// stays). Unlike Redis, they are written to the AOF (as SETs): every change to the dataset is
+/// logged (DESIGN.md I2), so a restart gives back what was populated.
 fn debug_populate(x: &mut Exec<'_>, a: &Args<'_>) -> Result<(), CmdError> {
     // Redis 7.0 answers a negative count and one that is not a number alike.
     let positive = |v: &[u8]| -> Result<u64, CmdError> {
