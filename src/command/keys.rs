@@ -475,8 +475,11 @@ fn object(x: &mut Exec<'_>, a: &Args<'_>) -> CmdResult {
     let lfu = x.server.hot().lfu_policy;
     let decay = x.server.config().lfu_decay_time;
     let key = &a[2];
-    let refcount = shown_refcount(x.server, x.shard(key).peek(db, key).map(|e| e.value()).as_deref());
-    let Some((encoding, lru)) = x.shard(key).peek(db, key).map(|e| (e.value().encoding_name(), e.lru())) else {
+    let server = x.server;
+    let Some((encoding, lru, refcount)) = x.shard(key).peek(db, key).map(|e| {
+        let v = e.value();
+        (v.encoding_name(), e.lru(), shown_refcount(server, Some(&v)))
+    }) else {
         x.reply.null();
         return Ok(());
     };

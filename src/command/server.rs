@@ -430,7 +430,6 @@ fn debug_populate(x: &mut Exec<'_>, a: &Args<'_>) -> Result<(), CmdError> {
     let size = if a.len() == 5 { positive(&a[4])? as usize } else { 0 };
     let prefix: &[u8] = if a.len() >= 4 { &a[3] } else { b"key" };
     let (db, server) = (x.db, x.server);
-    let mut added = 0usize;
     let mut key = Vec::new();
     let mut value = Vec::new();
     for j in 0..count {
@@ -440,22 +439,18 @@ fn debug_populate(x: &mut Exec<'_>, a: &Args<'_>) -> Result<(), CmdError> {
         key.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
         // Redis formats the name into a 128-byte buffer.
         key.truncate(127);
-        if x.shard(&key).exists(db, &key) {
-            continue;
-        }
         value.clear();
         value.extend_from_slice(b"value:");
         value.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
         if size > 0 {
             value.resize(size, 0);
         }
-        x.shard(&key).set(db, &key, &value, shards::ops::string::SetCond::Always, shards::ops::Ttl::Clear, false).map_err(CmdError::from)?;
+        let set = x.shard(&key).set(db, &key, &value, shards::ops::string::SetCond::IfAbsent, shards::ops::Ttl::Clear, false);
+        if !set.map_err(CmdError::from)?.written {
+            continue;
+        }
         x.emit(&key, &[b"SET", &key, &value]);
         x.core_for(&key).note_ready(server, db, &key);
-        added += 1;
-    }
-    if added == 0 {
-        x.emit_nothing();
     }
     x.reply.ok();
     Ok(())

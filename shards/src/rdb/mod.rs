@@ -256,11 +256,18 @@ pub fn serialized_len(v: &Value, compress: bool) -> usize {
     out.len()
 }
 
+/// A string value's body: an integer as its text (int-encoded when short), else its bytes.
+fn put_str(out: &mut Vec<u8>, s: StrRef<'_>, compress: bool) {
+    match s {
+        StrRef::Int(n) => put_i64_string(out, n),
+        StrRef::Bytes(b) => put_string(out, b, compress),
+    }
+}
+
 /// rdbSaveObject: the value without its type byte.
 fn encode_body(out: &mut Vec<u8>, v: &Value, compress: bool) {
     match v {
-        Value::Str(StrValue::Int(n)) => put_i64_string(out, *n),
-        Value::Str(s) => s.with_bytes(|b| put_string(out, b, compress)),
+        Value::Str(s) => put_str(out, s.as_str_ref(), compress),
         Value::List(l) => {
             let nodes = list_listpacks(l);
             put_len(out, nodes.len() as u64);
@@ -529,17 +536,12 @@ fn encode_key(out: &mut Vec<u8>, key: &[u8], entry: &KeyNode, opts: SaveOptions)
         out.extend_from_slice(&expire_at.to_le_bytes());
     }
     opts.access.encode(out, entry.lru());
-    // A string kept in the node is encoded from where it is (no Value built around a copy).
-    if entry.full().is_none() {
-        if let Some(s) = entry.str_ref() {
-            out.push(TYPE_STRING);
-            put_string(out, key, opts.compression);
-            match s {
-                StrRef::Int(n) => put_i64_string(out, n),
-                StrRef::Bytes(b) => put_string(out, b, opts.compression),
-            }
-            return;
-        }
+    // A string is encoded from where it is (a compact one is not built into a Value first).
+    if let Some(s) = entry.str_ref() {
+        out.push(TYPE_STRING);
+        put_string(out, key, opts.compression);
+        put_str(out, s, opts.compression);
+        return;
     }
     let value = entry.value();
     out.push(value_type(&value));
