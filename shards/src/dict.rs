@@ -64,6 +64,11 @@ pub trait ChainNode: Sized {
     /// node out reads. Nothing by default.
     #[inline]
     fn prefetch_body(&self) {}
+
+    /// Third step, once the body is in the cache: asks for what the node points to that writing
+    /// it out reads (a string value kept outside the node). Nothing by default.
+    #[inline]
+    fn prefetch_outside(&self) {}
 }
 
 type Link<N> = Option<N>;
@@ -799,10 +804,12 @@ fn scan_bucket_ahead(cursor: u64, bits: u32, k: usize) -> usize {
 }
 
 /// Scan steps ahead whose bucket slot [`Chains::scan_prefetch`] asks for.
-const SCAN_AHEAD_SLOT: usize = 16;
-/// Buckets ahead of a walk whose first node [`walk_prefetch`] asks for, and whose body.
-const AHEAD_HEAD: usize = 8;
-const AHEAD_BODY: usize = 4;
+const SCAN_AHEAD_SLOT: usize = 24;
+/// Buckets ahead of a walk whose first node [`walk_prefetch`] asks for, whose body, and what
+/// the node points to.
+const AHEAD_HEAD: usize = 12;
+const AHEAD_BODY: usize = 6;
+const AHEAD_OUTSIDE: usize = 3;
 
 /// Software pipeline for a walk over every node: `at(k)` is the first node of the k-th bucket
 /// ahead. The node [`AHEAD_HEAD`] buckets ahead is asked for; the one [`AHEAD_BODY`] ahead,
@@ -816,6 +823,9 @@ fn walk_prefetch<'a, N: ChainNode + 'a>(at: impl Fn(usize) -> Option<&'a N>) {
     }
     if let Some(n) = at(AHEAD_BODY) {
         n.prefetch_body();
+    }
+    if let Some(n) = at(AHEAD_OUTSIDE) {
+        n.prefetch_outside();
     }
 }
 

@@ -566,6 +566,27 @@ impl ChainNode for KeyNode {
         }
     }
 
+    /// A string value's bytes kept outside the node (an embstr longer than a node holds, a raw
+    /// string): the first and the last of their cache lines, up to 4.
+    #[inline]
+    fn prefetch_outside(&self) {
+        let bytes: &[u8] = match self.full() {
+            Some(Value::Str(StrValue::Emb(b))) => b,
+            Some(Value::Str(StrValue::Raw(v))) => v,
+            _ => return,
+        };
+        let p = bytes.as_ptr();
+        let len = bytes.len().min(256);
+        let mut at = 0;
+        while at < len {
+            crate::dict::prefetch(p.wrapping_add(at));
+            at += 64;
+        }
+        if len > 0 {
+            crate::dict::prefetch(p.wrapping_add(len - 1));
+        }
+    }
+
     #[inline]
     fn next_mut(&mut self) -> &mut Option<Self> {
         &mut self.header_mut().next
