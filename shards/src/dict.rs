@@ -806,27 +806,44 @@ fn scan_bucket_ahead(cursor: u64, bits: u32, k: usize) -> usize {
 /// Scan steps ahead whose bucket slot [`Chains::scan_prefetch`] asks for.
 const SCAN_AHEAD_SLOT: usize = 24;
 /// Buckets ahead of a walk whose first node [`walk_prefetch`] asks for, whose body, and what
-/// the node points to.
+/// the node points to; the second node of a chain follows one step behind the first.
 const AHEAD_HEAD: usize = 12;
 const AHEAD_BODY: usize = 6;
 const AHEAD_OUTSIDE: usize = 3;
+const AHEAD_LAST: usize = 1;
 
 /// Software pipeline for a walk over every node: `at(k)` is the first node of the k-th bucket
 /// ahead. The node [`AHEAD_HEAD`] buckets ahead is asked for; the one [`AHEAD_BODY`] ahead,
-/// asked for earlier and by now in the cache, has the rest of its body asked for.
+/// asked for earlier and by now in the cache, has the rest of its body asked for, and so on.
+/// A bucket's second node (a third of the keys sit behind another at a load factor of one)
+/// is found from the first once that is in the cache, and follows it a step behind.
 #[inline(always)]
 fn walk_prefetch<'a, N: ChainNode + 'a>(at: impl Fn(usize) -> Option<&'a N>) {
     if let Some(n) = at(AHEAD_HEAD) {
-        let p = n.addr();
-        prefetch(p);
-        prefetch(p.wrapping_add(N::LOOKUP_SPAN - 1));
+        prefetch_head(n);
     }
     if let Some(n) = at(AHEAD_BODY) {
         n.prefetch_body();
+        if let Some(second) = n.next() {
+            prefetch_head(second);
+        }
     }
     if let Some(n) = at(AHEAD_OUTSIDE) {
         n.prefetch_outside();
+        if let Some(second) = n.next() {
+            second.prefetch_body();
+        }
     }
+    if let Some(second) = at(AHEAD_LAST).and_then(|n| n.next().as_ref()) {
+        second.prefetch_outside();
+    }
+}
+
+#[inline(always)]
+fn prefetch_head<N: ChainNode>(n: &N) {
+    let p = n.addr();
+    prefetch(p);
+    prefetch(p.wrapping_add(N::LOOKUP_SPAN - 1));
 }
 
 /// Owning iterator over the nodes of a table.

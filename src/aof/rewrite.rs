@@ -519,7 +519,7 @@ impl SnapshotJob for AofJob {
 
 /// A base file being written: an RDB file or RESP commands.
 enum BaseOut {
-    Rdb(RdbWriter<BufWriter<File>>),
+    Rdb(Box<RdbWriter<BufWriter<File>>>),
     Resp(BufWriter<File>),
 }
 
@@ -584,7 +584,7 @@ fn open_base(plan: &BasePlan) -> std::io::Result<BaseOut> {
     let w = BufWriter::with_capacity(1 << 20, File::create(&plan.temp)?);
     if plan.rdb {
         let aux = AuxFields { used_mem: crate::alloc::used_memory(), aof_base: true, ..Default::default() };
-        Ok(BaseOut::Rdb(RdbWriter::new(w, plan.opts, &aux)?))
+        Ok(BaseOut::Rdb(Box::new(RdbWriter::new(w, plan.opts, &aux)?)))
     } else {
         Ok(BaseOut::Resp(w))
     }

@@ -20,14 +20,23 @@ const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
 const MAX_LIT: usize = 1 << 5;
 
+type Table = [u32; 1 << HLOG];
+
 thread_local! {
-    static TABLE: RefCell<Box<[u32]>> = RefCell::new(vec![0u32; 1 << HLOG].into_boxed_slice());
+    static TABLE: RefCell<Box<Table>> = RefCell::new(Box::new([0u32; 1 << HLOG]));
 }
 
+/// The table slot of three bytes `v` (the first in bits 16..24): below 2^HLOG by construction,
+/// so indexing a [`Table`] needs no bounds check.
 #[inline]
-fn slot(b: &[u8]) -> usize {
-    let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+fn slot(v: u32) -> usize {
     (v.wrapping_mul(2_654_435_761) >> (32 - HLOG)) as usize
+}
+
+/// The three bytes at `at`, as [`slot`] takes them.
+#[inline]
+fn three(input: &[u8], at: usize) -> u32 {
+    (input[at] as u32) << 16 | (input[at + 1] as u32) << 8 | input[at + 2] as u32
 }
 
 /// Appends the literal bytes `lits` as runs of at most 32.
@@ -73,35 +82,68 @@ fn match_len(input: &[u8], cand: usize, pos: usize, max: usize) -> usize {
     len
 }
 
-fn compress_with(input: &[u8], out: &mut Vec<u8>, limit: usize, table: &mut [u32]) -> bool {
+/// What [`scan`] found.
+enum Scan {
+    /// The bytes at `.0` repeat those at `.1` (an earlier position of this input).
+    Match(usize, usize),
+    /// No match before the input's last three bytes.
+    End,
+    /// The literals pending would already take the output past its limit.
+    OverLimit,
+}
+
+/// Looks for the next position from `from` (at most `n - 3`) whose three bytes a table slot
+/// says were seen at an earlier position, recording each position passed in the table; gives
+/// up at `stop`. Most strings an RDB holds do not compress (redis-benchmark's values are
+/// random), so this loop runs over nearly every byte of a snapshot: it is kept apart from the
+/// emitting code so that it needs few registers, and the three bytes at the position are kept
+/// in a rolling `v` (one new byte per step).
+#[inline]
+fn scan(input: &[u8], from: usize, stop: usize, table: &mut Table) -> Scan {
+    let mut v = (input[from] as u32) << 8 | input[from + 1] as u32;
+    for (p, &b) in (from..).zip(&input[from + 2..]) {
+        if p >= stop {
+            return Scan::OverLimit;
+        }
+        v = (v << 8 | b as u32) & 0xFF_FFFF;
+        let h = slot(v);
+        let cand = table[h] as usize;
+        table[h] = p as u32;
+        // A slot may hold a position from this input or from an earlier one: only a position
+        // before this one whose three bytes match is a reference.
+        if cand < p && p - cand - 1 < MAX_OFF && three(input, cand) == v {
+            return Scan::Match(p, cand);
+        }
+    }
+    Scan::End
+}
+
+/// The compressor proper: literals up to each match [`scan`] finds, then the back reference.
+/// `out.len() <= limit` whenever a scan starts, so `stop` (where the pending literals alone
+/// would pass the limit) is well defined.
+fn compress_with(input: &[u8], out: &mut Vec<u8>, limit: usize, table: &mut Table) -> bool {
     let n = input.len();
     let (mut pos, mut lit) = (0, 0);
     while pos + 2 < n {
-        let h = slot(&input[pos..]);
-        let cand = table[h] as usize;
-        table[h] = pos as u32;
-        // A slot may hold a position from this input or from an earlier one: only a position
-        // before this one whose three bytes match is a reference.
-        if cand < pos && pos - cand - 1 < MAX_OFF && input[cand..cand + 3] == input[pos..pos + 3] {
-            literals(out, &input[lit..pos]);
-            let len = match_len(input, cand, pos, (n - pos).min(MAX_REF));
-            let (l, off) = (len - 2, pos - cand - 1);
-            if l < 7 {
-                out.push((l << 5 | off >> 8) as u8);
-            } else {
-                out.push((7 << 5 | off >> 8) as u8);
-                out.push((l - 7) as u8);
-            }
-            out.push(off as u8);
-            pos += len;
-            lit = pos;
-            if out.len() > limit {
-                return false;
-            }
-            continue;
+        let stop = lit + (limit - out.len()) + 1;
+        let (at, cand) = match scan(input, pos, stop, table) {
+            Scan::Match(at, cand) => (at, cand),
+            Scan::End => break,
+            Scan::OverLimit => return false,
+        };
+        literals(out, &input[lit..at]);
+        let len = match_len(input, cand, at, (n - at).min(MAX_REF));
+        let (l, off) = (len - 2, at - cand - 1);
+        if l < 7 {
+            out.push((l << 5 | off >> 8) as u8);
+        } else {
+            out.push((7 << 5 | off >> 8) as u8);
+            out.push((l - 7) as u8);
         }
-        pos += 1;
-        if pos - lit >= MAX_LIT && out.len() + (pos - lit) > limit {
+        out.push(off as u8);
+        pos = at + len;
+        lit = pos;
+        if out.len() > limit {
             return false;
         }
     }

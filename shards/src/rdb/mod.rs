@@ -82,14 +82,13 @@ const QUICKLIST_NODE_PACKED: u64 = 2;
 /// A list node's listpack stays within 8 KB, list-max-listpack-size -2 (Redis's default).
 const LIST_NODE_BYTES: usize = 8192;
 
-/// CRC-64/Redis, slice-by-16 (the crate's default is a byte at a time: a rewrite's base and a
-/// BGSAVE checksum every byte they write).
-type Crc64Table = crc::Table<16>;
-static CRC64: crc::Crc<u64, Crc64Table> = crc::Crc::<u64, Crc64Table>::new(&crc::CRC_64_REDIS);
+/// CRC-64/Redis (crc-fast: PCLMULQDQ folding where the CPU has it, a table otherwise). A
+/// rewrite's base and a BGSAVE checksum every byte they write.
+const CRC64: crc_fast::CrcAlgorithm = crc_fast::CrcAlgorithm::Crc64Redis;
 
 /// Redis's crc64 (Jones polynomial, reflected), as RDB files and DUMP payloads use it.
 pub fn crc64(bytes: &[u8]) -> u64 {
-    CRC64.checksum(bytes)
+    crc_fast::checksum(CRC64, bytes)
 }
 
 /// What went wrong loading an RDB stream, and where.
@@ -448,7 +447,7 @@ impl Default for AuxFields {
 /// has keys `begin_db` followed by its keys, then `finish` (EOF and checksum).
 pub struct RdbWriter<W: Write> {
     w: W,
-    crc: crc::Digest<'static, u64, Crc64Table>,
+    crc: crc_fast::Digest,
     opts: SaveOptions,
     buf: Vec<u8>,
     written: u64,
@@ -456,7 +455,7 @@ pub struct RdbWriter<W: Write> {
 
 impl<W: Write> RdbWriter<W> {
     pub fn new(w: W, opts: SaveOptions, aux: &AuxFields) -> io::Result<RdbWriter<W>> {
-        let mut me = RdbWriter { w, crc: CRC64.digest(), opts, buf: Vec::with_capacity(4096), written: 0 };
+        let mut me = RdbWriter { w, crc: crc_fast::Digest::new(CRC64), opts, buf: Vec::with_capacity(4096), written: 0 };
         me.buf.extend_from_slice(format!("REDIS{:04}", RDB_VERSION).as_bytes());
         let mut n = itoa::Buffer::new();
         me.aux(b"redis-ver", aux.redis_ver.as_bytes());
@@ -617,7 +616,7 @@ pub fn write_shards<W: Write>(w: W, shards: &[&crate::Shard], opts: SaveOptions,
 struct Input<R: Read> {
     r: R,
     pos: u64,
-    crc: Option<crc::Digest<'static, u64, Crc64Table>>,
+    crc: Option<crc_fast::Digest>,
 }
 
 /// A length or a special string encoding (rdbLoadLenByRef's isencoded).
@@ -628,7 +627,7 @@ enum Len {
 
 impl<R: Read> Input<R> {
     fn new(r: R, checksum: bool) -> Input<R> {
-        Input { r, pos: 0, crc: if checksum { Some(CRC64.digest()) } else { None } }
+        Input { r, pos: 0, crc: if checksum { Some(crc_fast::Digest::new(CRC64)) } else { None } }
     }
 
     fn err<T>(&self, what: impl Into<String>) -> Result<T, RdbError> {
