@@ -300,8 +300,10 @@ fn wait_for_signal(server: &Server) {
         };
         let name = if sig == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
         tracing::warn!("Received {name} scheduling shutdown...");
-        // With save points, the final snapshot; if it fails Redis keeps running.
-        if server.config().save.is_empty() || crate::snapshot::shutdown_on_signal(server) {
+        // With save points, the final snapshot; if it fails Redis keeps running. With the AOF,
+        // the segments written out, fsynced and trimmed (every shard held).
+        let cfg = server.config();
+        if (cfg.save.is_empty() && !cfg.appendonly) || crate::snapshot::shutdown_on_signal(server) {
             break name;
         }
         tracing::warn!("{name} received but errors trying to shut down the server, check the logs for more information");

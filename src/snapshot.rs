@@ -560,6 +560,9 @@ pub fn prepare_shutdown(server: &Server, each: EachCore<'_>, save: bool, nosave:
     }
     each(&mut |c| {
         c.persist(server);
+        if let Some(seg) = c.aof.as_mut() {
+            seg.trim();
+        }
     });
     if server.config().appendonly {
         if let Err(e) = server.aof_sync.sync_all() {

@@ -132,9 +132,22 @@ fn check_file(path: &Path, args: &Args, answers: &mut impl BufRead) -> Result<bo
     let problem = match (&s.corrupt, s.truncated) {
         (Some((off, what)), _) => format!("Bad file format at offset {off}: {what}"),
         (None, true) => format!("Unexpected end of file at offset {} (the last record or group is cut)", s.valid_len),
-        (None, false) => {
+        (None, false) if s.zero_tail == 0 => {
             println!("AOF {} is valid ({} records, {} bytes)", path.display(), s.records, len);
             return Ok(true);
+        }
+        (None, false) => {
+            println!(
+                "AOF {} is valid ({} records, {} bytes) and ends in {} zero bytes: space reserved ahead of writes by a server that did not shut down cleanly (the server trims it when it starts; so does --fix)",
+                path.display(),
+                s.records,
+                s.valid_len,
+                s.zero_tail
+            );
+            if !args.fix {
+                return Ok(true);
+            }
+            format!("{} zero bytes past the last record", s.zero_tail)
         }
     };
     println!("AOF {}: {problem}", path.display());

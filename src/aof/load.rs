@@ -139,6 +139,10 @@ pub struct Scan {
     /// Bytes of whole records (and whole groups) from the start.
     pub valid_len: u64,
     pub file_len: u64,
+    /// Zero bytes at the end of the file, past its last byte that is not zero: space a server
+    /// reserved ahead of its writes and did not trim (it was killed, or the machine crashed).
+    /// Not read as records.
+    pub zero_tail: u64,
     /// The file ends inside a record or a group (the rest after valid_len is that cut part).
     pub truncated: bool,
     /// Damage: the offset of the first byte that is not a record, and what was wrong.
@@ -152,8 +156,9 @@ pub struct Scan {
 pub fn scan(path: &Path, mut progress: impl FnMut(u64)) -> std::io::Result<Scan> {
     let f = File::open(path)?;
     let file_len = f.metadata()?.len();
-    let mut rr = RecordReader::new(BufReader::with_capacity(1 << 16, f));
-    let mut s = Scan { file_len, ..Scan::default() };
+    let content = content_len(&f, file_len)?;
+    let mut rr = RecordReader::new(BufReader::with_capacity(1 << 16, f.take(content)));
+    let mut s = Scan { file_len, zero_tail: file_len - content, ..Scan::default() };
     // Inside a group: where it started, and its unit.
     let mut group: Option<(u64, Option<(u64, usize)>)> = None;
     loop {
@@ -203,6 +208,31 @@ pub fn scan(path: &Path, mut progress: impl FnMut(u64)) -> std::io::Result<Scan>
     }
     progress(file_len);
     Ok(s)
+}
+
+/// The bytes of records in the AOF file at `path`: its length without a zero tail.
+pub fn records_len(path: &Path) -> std::io::Result<u64> {
+    let f = File::open(path)?;
+    let len = f.metadata()?.len();
+    content_len(&f, len)
+}
+
+/// The length of `f` up to its last byte that is not zero (see [`Scan::zero_tail`]), read
+/// backwards from the end.
+fn content_len(f: &File, len: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 /// What pass 2 did.
@@ -345,7 +375,14 @@ pub fn prepare(server: &Server, nshards: usize) -> Result<Option<Manifest>, Stri
         ));
     }
     // Before the loading state shows, so INFO never reports a load of 0 bytes.
-    let total: u64 = manifest.files.iter().map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0)).sum();
+    let total: u64 = manifest
+        .files
+        .iter()
+        .map(|f| {
+            let path = dir.join(&f.name);
+            if f.is_rdb() { std::fs::metadata(&path).map(|m| m.len()) } else { records_len(&path) }.unwrap_or(0)
+        })
+        .sum();
     server.aof.load.total_bytes.store(total, Relaxed);
     Ok(Some(manifest))
 }
@@ -450,12 +487,12 @@ fn load_aof(server: &Server, cores: &mut [ShardCore], mut manifest: Manifest) ->
     let done = AtomicBool::new(false);
     let result = std::thread::scope(|sc| {
         let logger = sc.spawn(|| log_progress(server, &done));
-        let r = load_files(server, cores, &manifest, &dir, cfg.aof_load_truncated, delay_us);
+        let r = load_files(server, cores, &manifest, &dir, cfg.aof_load_truncated, delay_us, true);
         done.store(true, Relaxed);
         logger.thread().unpark();
         r
     });
-    let (commands, keys_from_bases) = result?;
+    let (commands, keys_from_bases, _) = result?;
     // Each shard appends to its last increment; a shard whose last file is a base (a rewrite
     // made while the AOF was off) gets a new one.
     let missing: Vec<usize> = (0..nshards).filter(|&s| manifest.files_of(s).last().is_none_or(|f| f.kind != 'i')).collect();
@@ -512,7 +549,28 @@ fn remove_strays(dir: &Path, appendfilename: &str, manifest: &Manifest) {
 type Scanned = Vec<(PathBuf, bool, Scan)>;
 
 /// Both passes over every shard's files; (commands applied, keys loaded from RDB bases).
-fn load_files(server: &Server, cores: &mut [ShardCore], manifest: &Manifest, dir: &Path, truncate_ok: bool, delay_us: u64) -> Result<(u64, u64), String> {
+/// Truncates the AOF file at `path` to `len` bytes, durably.
+fn cut(path: &Path, len: u64) -> Result<(), String> {
+    let f = OpenOptions::new().write(true).open(path).map_err(|e| format!("Can't open {} to truncate it: {e}", path.display()))?;
+    f.set_len(len).and_then(|_| f.sync_all()).map_err(|e| format!("Error truncating the AOF file {}: {e}", path.display()))
+}
+
+/// What [`load_files`] loaded: commands replayed, keys from bases, and for each shard the
+/// path of its last file and the end of its records when it is a RESP increment.
+type Loaded = (u64, u64, Vec<Option<(PathBuf, u64)>>);
+
+/// Loads the files of `manifest` into `cores`. At startup (`trim`), a zero tail past the
+/// last record is cut from each file; DEBUG LOADAOF reads the same files while they are
+/// being written, and leaves the zeros to the segments that reserved them.
+fn load_files(
+    server: &Server,
+    cores: &mut [ShardCore],
+    manifest: &Manifest,
+    dir: &Path,
+    truncate_ok: bool,
+    delay_us: u64,
+    trim: bool,
+) -> Result<Loaded, String> {
     let nshards = cores.len();
     // Pass 1 on every shard at once: find damage and whole units (RDB bases are checked as
     // they load).
@@ -540,6 +598,15 @@ fn load_files(server: &Server, cores: &mut [ShardCore], manifest: &Manifest, dir
                         if let Some((off, what)) = &s.corrupt {
                             return Err(corrupt_message(path, *off, what));
                         }
+                        if trim && s.zero_tail > 0 && !s.truncated {
+                            tracing::warn!(
+                                "The AOF file {} ends in {} zero bytes past its last record: space reserved ahead of writes by a server that did not shut down cleanly. Trimming it to {} bytes.",
+                                path.display(),
+                                s.zero_tail,
+                                s.valid_len
+                            );
+                            cut(path, s.valid_len)?;
+                        }
                         if s.truncated {
                             if i != last || !truncate_ok {
                                 return Err(format!(
@@ -555,8 +622,7 @@ fn load_files(server: &Server, cores: &mut [ShardCore], manifest: &Manifest, dir
                                 s.file_len,
                                 s.valid_len
                             );
-                            let f = OpenOptions::new().write(true).open(path).map_err(|e| format!("Can't open {} to truncate it: {e}", path.display()))?;
-                            f.set_len(s.valid_len).and_then(|_| f.sync_all()).map_err(|e| format!("Error truncating the AOF file {}: {e}", path.display()))?;
+                            cut(path, s.valid_len)?;
                         }
                         out.push((path.clone(), false, s));
                     }
@@ -570,6 +636,7 @@ fn load_files(server: &Server, cores: &mut [ShardCore], manifest: &Manifest, dir
     for s in scans {
         per_shard.push(s?);
     }
+    let ends = per_shard.iter().map(|files| files.last().filter(|(_, rdb, _)| !rdb).map(|(p, _, s)| (p.clone(), s.valid_len))).collect();
     // A unit applies only if every shard it spans holds it whole.
     let mut seen: HashMap<u64, (usize, usize)> = HashMap::new();
     for files in &per_shard {
@@ -621,7 +688,7 @@ fn load_files(server: &Server, cores: &mut [ShardCore], manifest: &Manifest, dir
     if skipped > 0 {
         tracing::warn!("{skipped} multi-shard unit(s) at the end of the AOF were written on some shards only (a crash while writing them); none of their parts was applied");
     }
-    Ok((commands, keys))
+    Ok((commands, keys, ends))
 }
 
 /// DEBUG LOADAOF without any AOF manifest on disk.
@@ -654,11 +721,18 @@ pub fn debug_loadaof(server: &Server, each: crate::snapshot::EachCore<'_>) -> Re
     flushed?;
     let manifest = server.aof.manifest_now(&cfg, server.nshards).map_err(|e| format!("ERR {e}"))?;
     let mut fresh: Vec<ShardCore> = (0..server.nshards).map(|i| ShardCore::new(i, server.databases)).collect();
-    let (commands, keys) = load_files(server, &mut fresh, &manifest, &aof_dir(&cfg), cfg.aof_load_truncated, 0).map_err(|e| {
+    let (commands, keys, ends) = load_files(server, &mut fresh, &manifest, &aof_dir(&cfg), cfg.aof_load_truncated, 0, false).map_err(|e| {
         tracing::warn!("DEBUG LOADAOF: {e}");
         "ERR Error loading the append only file, check server logs.".to_string()
     })?;
     each(&mut |c| {
+        // The shard goes on appending where the records it loaded end (they are the file's
+        // now, whoever wrote them).
+        if let (Some(seg), Some((path, end))) = (c.aof.as_mut(), &ends[c.engine.id]) {
+            if seg.path() == path.as_path() {
+                seg.continue_at(*end);
+            }
+        }
         c.engine.flush_all();
         for (db, d) in fresh[c.engine.id].engine.dbs.iter_mut().enumerate() {
             for n in std::mem::take(d).main.into_nodes() {

@@ -264,7 +264,8 @@ pub fn cron(server: &Arc<Server>, core: &mut ShardCore) {
 /// segment, stop recording effects.
 fn stop_appending(server: &Server, core: &mut ShardCore) {
     core.persist(server);
-    if let Some(seg) = core.aof.take() {
+    if let Some(mut seg) = core.aof.take() {
+        seg.trim();
         if let Ok(f) = seg.sync_handle() {
             let _ = f.sync_data();
         }
@@ -397,7 +398,8 @@ fn switch_segment(server: &Server, core: &mut ShardCore, seg: Segment) {
     let id = core.engine.id;
     let sf = &server.aof.shards[id];
     match core.aof.replace(seg) {
-        Some(old) => {
+        Some(mut old) => {
+            old.trim();
             sf.older_bytes.fetch_add(old.size, Relaxed);
             if old.failing {
                 server.aof_failing.fetch_sub(1, Relaxed);
@@ -636,7 +638,8 @@ fn commit(server: &Server, plan: &BasePlan, file: File) -> Result<(), String> {
         m.files.extend(files);
     })?;
     let base_len = std::fs::metadata(&plan.base).map(|m| m.len()).unwrap_or(0);
-    let incr_len = plan.incr.as_ref().and_then(|n| std::fs::metadata(plan.dir.join(n)).ok()).map_or(0, |m| m.len());
+    // The increment's records, not the zeros its segment reserved past them.
+    let incr_len = plan.incr.as_ref().and_then(|n| super::load::records_len(&plan.dir.join(n)).ok()).unwrap_or(0);
     let sf = &server.aof.shards[id];
     sf.older_bytes.store(base_len, Relaxed);
     sf.base_size.store(base_len + incr_len, Relaxed);

@@ -207,7 +207,7 @@ fn requests_are_logged_in_canonical_form_whatever_form_they_arrived_in() {
         }
     }
     let seg = segments(dir.path()).into_iter().find(|p| p.to_string_lossy().contains(".incr.")).expect("increment");
-    let bytes = std::fs::read(&seg).unwrap();
+    let bytes = segment_records(&seg);
     let want = b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n3\r\n";
     assert!(bytes.ends_with(want), "{}", String::from_utf8_lossy(&bytes));
     let srv = start_aof(dir.path(), 1, &[]);
@@ -320,8 +320,7 @@ fn a_truncated_tail_loads_with_a_warning_or_refuses_when_told_to() {
         c.ok(["SET", "b", "2"]);
     }
     let seg = segments(dir.path()).remove(0);
-    let good_len = std::fs::metadata(&seg).unwrap().len();
-    std::fs::OpenOptions::new().append(true).open(&seg).unwrap().write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1").unwrap();
+    let good_len = write_after_records(&seg, b"*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1");
     let d = dir.path().display().to_string();
     let (status, out) = run_to_exit(&aof_args(&d, "1", &["--aof-load-truncated", "no"]), dir.path());
     assert!(!status.success(), "refused: {out}");
@@ -442,9 +441,8 @@ fn check_aof_reports_and_fixes_cut_and_damaged_segments() {
 
     // Cut the first segment's tail, damage the second one's middle.
     let segs = segments(dir.path());
-    let len0 = std::fs::metadata(&segs[0]).unwrap().len();
-    std::fs::OpenOptions::new().append(true).open(&segs[0]).unwrap().write_all(b"*2\r\n$3\r\nDEL").unwrap();
-    let mut b1 = std::fs::read(&segs[1]).unwrap();
+    let len0 = write_after_records(&segs[0], b"*2\r\n$3\r\nDEL");
+    let mut b1 = segment_records(&segs[1]);
     let at = b1.windows(3).rposition(|w| w == b"*3\r").unwrap();
     b1[at + 1] = b'x';
     std::fs::write(&segs[1], &b1).unwrap();
@@ -467,6 +465,49 @@ fn check_aof_reports_and_fixes_cut_and_damaged_segments() {
     // And the server starts on the repaired files.
     let srv = start_aof(dir.path(), 2, &[]);
     assert!(srv.conn().int(["DBSIZE"]) >= 3);
+}
+
+#[test]
+fn a_killed_server_leaves_reserved_zeros_that_are_trimmed_and_a_clean_stop_leaves_none() {
+    // Segments write zeros ahead of their records (cheaper page-cache writes). kill -9 leaves
+    // them; check-aof calls the file valid; the next start trims them and loses nothing.
+    let dir = TempDir::new("aof-zero-tail");
+    {
+        let srv = start_aof(dir.path(), 1, &[]);
+        let mut c = srv.conn();
+        for i in 0..100 {
+            c.ok(["SET", &format!("k{i}"), &i.to_string()]);
+        }
+    }
+    let seg = segments(dir.path()).into_iter().find(|p| p.to_string_lossy().contains(".incr.")).expect("increment");
+    let records = segment_records(&seg);
+    let len = std::fs::metadata(&seg).unwrap().len();
+    assert!(len > records.len() as u64, "zeros past the records after a kill: {len} bytes, {} of records", records.len());
+    let aofdir = dir.path().join("appendonlydir").display().to_string();
+    let (code, out) = check_aof(&[&aofdir], "");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("ends in {} zero bytes", len - records.len() as u64)), "{out}");
+    let mut srv = start_aof(dir.path(), 1, &[]);
+    assert!(srv.log().contains("zero bytes past its last record"), "{}", srv.log());
+    assert_eq!(std::fs::read(&seg).unwrap(), records, "trimmed to its records at startup");
+    let mut c = srv.conn();
+    assert_eq!(c.int(["DBSIZE"]), 100);
+    assert_eq!(c.get_str(["GET", "k99"]), Some("99".into()));
+    c.ok(["SET", "after", "1"]);
+    // SHUTDOWN writes the records out and trims the zeros: the file is exactly its records.
+    c.send(["SHUTDOWN"]);
+    assert!(srv.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()), "SHUTDOWN exits 0");
+    let bytes = std::fs::read(&seg).unwrap();
+    assert!(bytes.ends_with(&encode(["SET", "after", "1"])), "no zeros after a clean stop: {:?}", &bytes[bytes.len().saturating_sub(40)..]);
+    // So does SIGTERM.
+    let mut srv = start_aof(dir.path(), 1, &[]);
+    srv.conn().ok(["SET", "last", "2"]);
+    srv.signal(libc::SIGTERM);
+    assert!(srv.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()), "SIGTERM exits 0");
+    let bytes = std::fs::read(&seg).unwrap();
+    assert!(bytes.ends_with(&encode(["SET", "last", "2"])), "no zeros after SIGTERM: {:?}", &bytes[bytes.len().saturating_sub(40)..]);
+    let srv = start_aof(dir.path(), 1, &[]);
+    assert_eq!(srv.conn().int(["DBSIZE"]), 102);
 }
 
 /// A small tmpfs for disk-full tests, unmounted on drop; None (and a loud note) when this
@@ -499,7 +540,7 @@ impl Drop for SmallFs {
 #[test]
 fn a_full_disk_refuses_writes_with_misconf_serves_reads_and_recovers() {
     for fsync in ["everysec", "always"] {
-        let Some(fs) = SmallFs::new(256 * 1024) else { return };
+        let Some(fs) = SmallFs::new(2 << 20) else { return };
         let srv = start_aof(fs.dir.path(), 2, &["--appendfsync", fsync]);
         let mut c = srv.conn();
         c.ok(["SET", "kept", "before"]);
@@ -508,7 +549,10 @@ fn a_full_disk_refuses_writes_with_misconf_serves_reads_and_recovers() {
         let mut f = std::fs::File::create(&filler).unwrap();
         while f.write_all(&[0u8; 4096]).is_ok() {}
         drop(f);
-        let big = "x".repeat(8192);
+        // A write that fits in the space its segment reserved past its records still lands.
+        c.ok(["SET", "kept", "after the disk filled"]);
+        // One larger than that space cannot.
+        let big = "x".repeat(512 << 10);
         let mut w = srv.conn();
         w.send(["SET", "big", big.as_str()]);
         // The write cannot reach the AOF: its reply is held, and later writes are refused.
@@ -519,7 +563,7 @@ fn a_full_disk_refuses_writes_with_misconf_serves_reads_and_recovers() {
         assert!(w.is_silent_for(Duration::from_millis(300)), "{fsync}: no acknowledgement for a write that is not in the AOF");
         let err = c.err(["SET", "other", "v"]);
         assert_eq!(err, "MISCONF Errors writing to the AOF file: No space left on device", "{fsync}");
-        assert_eq!(c.get_str(["GET", "kept"]), Some("before".into()), "{fsync}: reads go on");
+        assert_eq!(c.get_str(["GET", "kept"]), Some("after the disk filled".into()), "{fsync}: reads go on");
         // Room again: the held write is acknowledged and writes are accepted.
         std::fs::remove_file(&filler).unwrap();
         assert_eq!(w.read(), Reply::ok(), "{fsync}: the held write completes");
@@ -529,7 +573,8 @@ fn a_full_disk_refuses_writes_with_misconf_serves_reads_and_recovers() {
         drop(srv);
         let srv = start_aof(fs.dir.path(), 2, &[]);
         let mut c = srv.conn();
-        assert_eq!(c.get_str(["GET", "big"]).map(|v| v.len()), Some(8192), "{fsync}");
+        assert_eq!(c.get_str(["GET", "big"]).map(|v| v.len()), Some(512 << 10), "{fsync}");
+        assert_eq!(c.get_str(["GET", "kept"]), Some("after the disk filled".into()), "{fsync}");
         assert_eq!(c.get_str(["GET", "other"]), Some("v".into()), "{fsync}");
     }
 }

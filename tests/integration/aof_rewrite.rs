@@ -463,10 +463,8 @@ fn debug_loadaof_reloads_the_dataset_from_the_files() {
         // What is read is the files: a record added behind the server's back shows up.
         c.ok(["SET", "marker", "x"]);
         if shards == 1 {
-            use std::io::Write;
             let incr = dir.path().join("appendonlydir/appendonly.aof.s0.1.incr.aof");
-            let mut f = std::fs::OpenOptions::new().append(true).open(incr).expect("the increment");
-            f.write_all(&encode(["SET", "injected", "1"])).unwrap();
+            write_after_records(&incr, &encode(["SET", "injected", "1"]));
         }
         assert_eq!(c.cmd(["DEBUG", "LOADAOF"]), Reply::Simple("OK".into()));
         assert_eq!(c.get_str(["GET", "marker"]).as_deref(), Some("x"));

@@ -812,3 +812,23 @@ fn harness_reads_resp3_replies() {
     assert!(read_reply(&mut input).unwrap().is_nil());
     assert_eq!(read_reply(&mut input).unwrap(), Reply::Double(f64::INFINITY));
 }
+
+/// The bytes of an AOF segment up to its last record. A server stopped by kill (as these
+/// tests stop theirs) leaves zeros past it: space reserved ahead of its writes, which the
+/// next start trims.
+pub fn segment_records(path: &std::path::Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).expect("read segment");
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    bytes.truncate(end);
+    bytes
+}
+
+/// Writes `bytes` right after a segment's last record, over the zeros reserved past it (as a
+/// server cut off in the middle of a write leaves them). Returns the offset written at.
+pub fn write_after_records(path: &std::path::Path, bytes: &[u8]) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let at = segment_records(path).len() as u64;
+    let f = std::fs::OpenOptions::new().write(true).open(path).expect("open segment");
+    f.write_all_at(bytes, at).expect("write segment");
+    at
+}
