@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -38,7 +38,8 @@ const MAX_ARGS: usize = 1 << 24;
 
 /// What reading one record found.
 enum Read1 {
-    Record(Vec<Vec<u8>>),
+    /// A whole record: [`RecordReader::args`] holds its arguments until the next read.
+    Record,
     /// Clean end of file, at a record boundary.
     End,
     /// The file ends inside a record.
@@ -47,84 +48,300 @@ enum Read1 {
     Bad(String),
 }
 
-/// Reads RESP multibulk records, counting bytes.
+/// Bytes a reader asks the file for at a time (more only for a record that does not fit).
+const CHUNK: usize = 1 << 20;
+
+/// Reads RESP multibulk records, counting bytes. Each record is parsed where it lies in the
+/// reader's buffer, refilled a chunk at a time, and its arguments are handed out from there:
+/// no allocation or copy per record (both passes read every byte of a segment; reading a line
+/// and an argument at a time into fresh vectors took 40% of a replay).
+///
+/// What counts as a record, a cut one or damage (and the messages) is the same whatever the
+/// chunk boundaries: a line is at most 64 bytes, `*` or `$` then a count (what `usize`'s
+/// `FromStr` takes) then CRLF; a bulk is followed by CRLF.
 pub struct RecordReader<R> {
     r: R,
+    buf: Vec<u8>,
+    /// Bytes not handed out yet: `buf[pos..end]` (the batch's records first).
+    pos: usize,
+    end: usize,
+    /// The file has nothing after `buf[..end]`.
+    eof: bool,
+    /// File offset just past the last record read.
     pub offset: u64,
+    /// Records parsed ahead (up to [`BATCH`]), `taken` of them handed out; each record's
+    /// arguments are its `ranges` ((start, length) from the record's first byte).
+    batch: Vec<Rec>,
+    taken: usize,
+    ranges: Vec<(u32, u32)>,
+    /// How reading stops after the batch, when parsing it ran into that.
+    stop: Option<Read1>,
+    /// A batch was just parsed: [`RecordReader::batch_keys`] has news.
+    fresh: bool,
+    /// The last record's arguments, copied, when one of its counts was not written the way
+    /// Redis writes them (`$03`, `*+2`): [`Args::raw`] trusts a record's bytes to be canonical.
+    owned: Option<Vec<Vec<u8>>>,
 }
 
-impl<R: BufRead> RecordReader<R> {
+/// Records a reader parses at a time: replay warms the cache for all their keys at once.
+const BATCH: usize = shards::keyspace::Shard::PREFETCH_MAX;
+
+/// A record parsed ahead: where its bytes start in the buffer, how many, its arguments (from
+/// `first` in the ranges), and whether its counts are written as Redis writes them.
+#[derive(Clone, Copy)]
+struct Rec {
+    start: usize,
+    len: usize,
+    first: usize,
+    argc: usize,
+    canonical: bool,
+}
+
+impl<R: Read> RecordReader<R> {
     pub fn new(r: R) -> Self {
-        RecordReader { r, offset: 0 }
+        Self::with_chunk(r, CHUNK)
     }
 
-    fn line(&mut self, tag: u8, first: bool) -> Result<Option<usize>, Read1> {
-        let mut line = Vec::new();
-        let n = self.r.by_ref().take(64).read_until(b'\n', &mut line).map_err(|e| Read1::Bad(format!("read error: {e}")))?;
-        if n == 0 {
-            return if first { Ok(None) } else { Err(Read1::Cut) };
+    fn with_chunk(r: R, chunk: usize) -> Self {
+        RecordReader {
+            r,
+            buf: vec![0; chunk],
+            pos: 0,
+            end: 0,
+            eof: false,
+            offset: 0,
+            batch: Vec::with_capacity(BATCH),
+            taken: 0,
+            ranges: Vec::new(),
+            stop: None,
+            fresh: false,
+            owned: None,
         }
-        if !line.ends_with(b"\r\n") {
-            // A short line at the end of the file is a cut record; a long one is damage.
-            return if n < 64 && self.r.fill_buf().map(|b| b.is_empty()).unwrap_or(true) {
-                Err(Read1::Cut)
-            } else {
-                Err(Read1::Bad("a line without CRLF".into()))
-            };
+    }
+
+    fn record_args(&self, r: &Rec) -> Args<'_> {
+        Args::from_record(&self.buf[r.start..r.start + r.len], &self.ranges[r.first..r.first + r.argc])
+    }
+
+    /// The arguments of the record the last [`RecordReader::next`] read.
+    fn args(&self) -> Args<'_> {
+        match &self.owned {
+            Some(owned) => Args::from_owned(owned),
+            None => self.record_args(&self.batch[self.taken - 1]),
         }
-        self.offset += n as u64;
-        if line[0] != tag {
-            return Err(Read1::Bad(format!("expected '{}', found {:?}", tag as char, String::from_utf8_lossy(&line[..1]))));
+    }
+
+    /// Once per batch, right after its first record is read: `f` gets the second argument
+    /// (the key, for nearly every command a log holds) of each record of the batch.
+    fn batch_keys(&mut self, f: impl FnOnce(&[&[u8]])) {
+        if !std::mem::take(&mut self.fresh) {
+            return;
         }
-        let num = std::str::from_utf8(&line[1..line.len() - 2]).ok().and_then(|s| s.parse::<usize>().ok());
-        match num {
-            Some(v) => Ok(Some(v)),
-            None => Err(Read1::Bad(format!("invalid count {:?}", String::from_utf8_lossy(&line[1..line.len() - 2])))),
+        let mut keys: [&[u8]; BATCH] = [&[]; BATCH];
+        let mut n = 0;
+        for r in &self.batch[self.taken - 1..] {
+            if r.argc >= 2 {
+                let (s, l) = self.ranges[r.first + 1];
+                keys[n] = &self.buf[r.start + s as usize..][..l as usize];
+                n += 1;
+            }
         }
+        f(&keys[..n]);
     }
 
     fn next(&mut self) -> Read1 {
-        let argc = match self.line(b'*', true) {
-            Ok(None) => return Read1::End,
-            Ok(Some(n)) if (1..=MAX_ARGS).contains(&n) => n,
-            Ok(Some(n)) => return Read1::Bad(format!("invalid argument count {n}")),
-            Err(e) => return e,
-        };
-        let mut argv = Vec::with_capacity(argc.min(1024));
-        for _ in 0..argc {
-            let len = match self.line(b'$', false) {
-                Ok(Some(n)) if n <= MAX_ARG => n,
-                Ok(_) => return Read1::Bad("invalid bulk length".into()),
-                Err(e) => return e,
-            };
-            let mut buf = Vec::new();
-            match self.r.by_ref().take(len as u64 + 2).read_to_end(&mut buf) {
-                Ok(n) if n == len + 2 => {}
-                Ok(_) => return Read1::Cut,
-                Err(e) => return Read1::Bad(format!("read error: {e}")),
+        if self.taken == self.batch.len() {
+            if let Some(r) = self.stop.take() {
+                return r;
             }
-            if &buf[len..] != b"\r\n" {
-                return Read1::Bad("a bulk string not followed by CRLF".into());
+            if let Err(r) = self.parse_batch() {
+                return r;
             }
-            buf.truncate(len);
-            self.offset += len as u64 + 2;
-            argv.push(buf);
         }
-        Read1::Record(argv)
+        let r = self.batch[self.taken];
+        self.taken += 1;
+        self.pos = r.start + r.len;
+        self.offset += r.len as u64;
+        self.owned = None;
+        if !r.canonical {
+            let owned = self.record_args(&r).iter().map(<[u8]>::to_vec).collect();
+            self.owned = Some(owned);
+        }
+        Read1::Record
+    }
+
+    /// Parses up to [`BATCH`] records from `pos`, reading from the file when not even the
+    /// first is whole in the buffer. Err: how reading stops, before any record.
+    fn parse_batch(&mut self) -> Result<(), Read1> {
+        self.batch.clear();
+        self.ranges.clear();
+        self.taken = 0;
+        let mut at = self.pos;
+        while self.batch.len() < BATCH {
+            let first = self.ranges.len();
+            let mut canonical = true;
+            match parse_record(&self.buf[at..self.end], self.eof, &mut self.ranges, &mut canonical) {
+                Parsed::Record(len) => {
+                    self.batch.push(Rec { start: at, len, first, argc: self.ranges.len() - first, canonical });
+                    at += len;
+                }
+                Parsed::Done(r) if self.batch.is_empty() => return Err(r),
+                Parsed::Done(r) => {
+                    self.stop = Some(r);
+                    break;
+                }
+                Parsed::More if self.batch.is_empty() => {
+                    self.fill().map_err(|e| Read1::Bad(format!("read error: {e}")))?;
+                    at = self.pos;
+                }
+                Parsed::More => break,
+            }
+        }
+        self.fresh = true;
+        Ok(())
+    }
+
+    /// Moves the unread bytes to the front of the buffer, grows it if they fill it (a record
+    /// bigger than a chunk), and reads once more from the file.
+    fn fill(&mut self) -> std::io::Result<()> {
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        if self.end == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        loop {
+            match self.r.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            return Ok(());
+        }
     }
 }
 
-fn is(argv: &[Vec<u8>], name: &str) -> bool {
-    argv[0].eq_ignore_ascii_case(name.as_bytes())
+/// What parsing the bytes at the front of a reader's buffer found.
+enum Parsed {
+    /// A whole record of this many bytes.
+    Record(usize),
+    /// The bytes end inside a record and the file has more.
+    More,
+    Done(Read1),
+}
+
+/// What one header line held.
+enum Line {
+    /// The count, and where the line ends.
+    Num(usize, usize),
+    /// No byte at all, at the end of the file.
+    Empty,
+    More,
+    Done(Read1),
+}
+
+/// Parses one record from the front of `b` (`eof`: the file ends with `b`), appending each
+/// argument's (start, length) in `b` to `ranges` (none unless the record is whole).
+/// `canonical` is cleared when a count is not written as Redis writes it.
+fn parse_record(b: &[u8], eof: bool, ranges: &mut Vec<(u32, u32)>, canonical: &mut bool) -> Parsed {
+    let base = ranges.len();
+    let parsed = parse_into(b, eof, ranges, canonical);
+    if !matches!(parsed, Parsed::Record(_)) {
+        ranges.truncate(base);
+    }
+    parsed
+}
+
+fn parse_into(b: &[u8], eof: bool, ranges: &mut Vec<(u32, u32)>, canonical: &mut bool) -> Parsed {
+    let (argc, mut at) = match header(b, 0, b'*', eof, canonical) {
+        Line::Num(n, next) => (n, next),
+        Line::Empty => return Parsed::Done(Read1::End),
+        Line::More => return Parsed::More,
+        Line::Done(r) => return Parsed::Done(r),
+    };
+    if !(1..=MAX_ARGS).contains(&argc) {
+        return Parsed::Done(Read1::Bad(format!("invalid argument count {argc}")));
+    }
+    for _ in 0..argc {
+        let (len, data) = match header(b, at, b'$', eof, canonical) {
+            Line::Num(n, _) if n > MAX_ARG => return Parsed::Done(Read1::Bad("invalid bulk length".into())),
+            Line::Num(n, next) => (n, next),
+            Line::Empty => return Parsed::Done(Read1::Cut),
+            Line::More => return Parsed::More,
+            Line::Done(r) => return Parsed::Done(r),
+        };
+        let next = data + len + 2;
+        if next > b.len() {
+            return if eof { Parsed::Done(Read1::Cut) } else { Parsed::More };
+        }
+        if &b[data + len..next] != b"\r\n" {
+            return Parsed::Done(Read1::Bad("a bulk string not followed by CRLF".into()));
+        }
+        let Ok(start) = u32::try_from(data) else {
+            return Parsed::Done(Read1::Bad("a record longer than 4 GiB".into()));
+        };
+        ranges.push((start, len as u32));
+        at = next;
+    }
+    Parsed::Record(at)
+}
+
+/// Reads the header line at `b[at..]`: `tag`, a count, CRLF, at most 64 bytes in all.
+fn header(b: &[u8], at: usize, tag: u8, eof: bool, canonical: &mut bool) -> Line {
+    const MAX_LINE: usize = 64;
+    let window = &b[at..b.len().min(at + MAX_LINE)];
+    let Some(nl) = memchr::memchr(b'\n', window) else {
+        return if window.len() == MAX_LINE {
+            Line::Done(Read1::Bad("a line without CRLF".into()))
+        } else if !eof {
+            Line::More
+        } else if window.is_empty() {
+            Line::Empty
+        } else {
+            Line::Done(Read1::Cut) // a short line at the end of the file
+        };
+    };
+    let line = &window[..=nl];
+    if !line.ends_with(b"\r\n") {
+        // A short line that ends the file is a cut record; anything else is damage.
+        return if line.len() < MAX_LINE && at + line.len() == b.len() {
+            if eof {
+                Line::Done(Read1::Cut)
+            } else {
+                Line::More
+            }
+        } else {
+            Line::Done(Read1::Bad("a line without CRLF".into()))
+        };
+    }
+    if line[0] != tag {
+        return Line::Done(Read1::Bad(format!("expected '{}', found {:?}", tag as char, String::from_utf8_lossy(&line[..1]))));
+    }
+    let digits = &line[1..line.len() - 2];
+    let fast = (1..=18).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) && (digits[0] != b'0' || digits.len() == 1);
+    if fast {
+        let n = digits.iter().fold(0usize, |n, &d| n * 10 + (d - b'0') as usize);
+        return Line::Num(n, at + line.len());
+    }
+    *canonical = false;
+    match std::str::from_utf8(digits).ok().and_then(|s| s.parse::<usize>().ok()) {
+        Some(n) => Line::Num(n, at + line.len()),
+        None => Line::Done(Read1::Bad(format!("invalid count {:?}", String::from_utf8_lossy(digits)))),
+    }
+}
+
+fn is(args: &Args, name: &str) -> bool {
+    args.get(0).eq_ignore_ascii_case(name.as_bytes())
 }
 
 /// A multi-shard unit's id and shard count, from `MULTI <unit> <shards>`.
-fn unit_of(argv: &[Vec<u8>]) -> Option<(u64, usize)> {
-    if argv.len() != 3 {
+fn unit_of(args: &Args) -> Option<(u64, usize)> {
+    if args.len() != 3 {
         return None;
     }
-    let id = std::str::from_utf8(&argv[1]).ok()?.parse().ok()?;
-    let n = std::str::from_utf8(&argv[2]).ok()?.parse().ok()?;
+    let id = std::str::from_utf8(args.get(1)).ok()?.parse().ok()?;
+    let n = std::str::from_utf8(args.get(2)).ok()?.parse().ok()?;
     Some((id, n))
 }
 
@@ -157,25 +374,26 @@ pub fn scan(path: &Path, mut progress: impl FnMut(u64)) -> std::io::Result<Scan>
     let f = File::open(path)?;
     let file_len = f.metadata()?.len();
     let content = content_len(&f, file_len)?;
-    let mut rr = RecordReader::new(BufReader::with_capacity(1 << 16, f.take(content)));
+    let mut rr = RecordReader::new(f.take(content));
     let mut s = Scan { file_len, zero_tail: file_len - content, ..Scan::default() };
     // Inside a group: where it started, and its unit.
     let mut group: Option<(u64, Option<(u64, usize)>)> = None;
     loop {
         let start = rr.offset;
         match rr.next() {
-            Read1::Record(argv) => {
+            Read1::Record => {
+                let args = rr.args();
                 s.records += 1;
                 if s.records.is_multiple_of(65536) {
                     progress(rr.offset);
                 }
-                if is(&argv, "MULTI") {
+                if is(&args, "MULTI") {
                     if group.is_some() {
                         s.corrupt = Some((start, "MULTI inside MULTI".into()));
                         return Ok(s);
                     }
-                    group = Some((start, unit_of(&argv)));
-                } else if is(&argv, "EXEC") {
+                    group = Some((start, unit_of(&args)));
+                } else if is(&args, "EXEC") {
                     match group.take() {
                         Some((_, unit)) => {
                             if let Some((id, n)) = unit {
@@ -258,7 +476,7 @@ pub fn replay(
     delay_us: u64,
 ) -> Result<Replayed, String> {
     let f = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let mut rr = RecordReader::new(BufReader::with_capacity(1 << 16, f.take(valid_len)));
+    let mut rr = RecordReader::new(f.take(valid_len));
     let mut out = Replayed::default();
     let mut reported = 0;
     let mut db = 0usize;
@@ -267,11 +485,13 @@ pub fn replay(
     let mut reply = Reply::new(false);
     loop {
         let start = rr.offset;
-        let argv = match rr.next() {
-            Read1::Record(a) => a,
+        match rr.next() {
+            Read1::Record => {}
             Read1::End => break,
             Read1::Cut | Read1::Bad(_) => return Err(format!("{}: unreadable record at offset {start} on the second pass", path.display())),
-        };
+        }
+        rr.batch_keys(|keys| core.engine.prefetch(db, keys));
+        let args = rr.args();
         if rr.offset - reported >= 1 << 20 {
             progress(rr.offset - reported);
             reported = rr.offset;
@@ -279,15 +499,15 @@ pub fn replay(
         if delay_us > 0 {
             std::thread::sleep(Duration::from_micros(delay_us));
         }
-        if is(&argv, "MULTI") {
-            group = Some((unit_of(&argv), Vec::new()));
+        if is(&args, "MULTI") {
+            group = Some((unit_of(&args), Vec::new()));
             continue;
         }
-        if is(&argv, "EXEC") {
+        if is(&args, "EXEC") {
             if let Some((unit, cmds)) = group.take() {
                 if unit.is_none_or(|(id, _)| complete(id)) {
                     for a in cmds {
-                        apply(server, core, &mut db, &a, &mut reply, &mut out, path, start)?;
+                        apply(server, core, &mut db, &Args::from_owned(&a), &mut reply, &mut out, path, start)?;
                     }
                 } else {
                     out.units_skipped += 1;
@@ -296,8 +516,8 @@ pub fn replay(
             continue;
         }
         match &mut group {
-            Some((_, cmds)) => cmds.push(argv),
-            None => apply(server, core, &mut db, &argv, &mut reply, &mut out, path, start)?,
+            Some((_, cmds)) => cmds.push(args.iter().map(<[u8]>::to_vec).collect()),
+            None => apply(server, core, &mut db, &args, &mut reply, &mut out, path, start)?,
         }
     }
     progress(rr.offset - reported);
@@ -309,34 +529,33 @@ fn apply(
     server: &Server,
     core: &mut ShardCore,
     db: &mut usize,
-    argv: &[Vec<u8>],
+    args: &Args,
     reply: &mut Reply,
     out: &mut Replayed,
     path: &Path,
     offset: u64,
 ) -> Result<(), String> {
-    if is(argv, "SELECT") {
-        let d = argv.get(1).and_then(|a| std::str::from_utf8(a).ok()).and_then(|s| s.parse::<usize>().ok());
+    if is(args, "SELECT") {
+        let d = (args.len() > 1).then(|| args.get(1)).and_then(|a| std::str::from_utf8(a).ok()).and_then(|s| s.parse::<usize>().ok());
         match d {
             Some(d) if d < server.databases => *db = d,
             _ => return Err(format!("{}: invalid SELECT at offset {offset} (databases: {})", path.display(), server.databases)),
         }
         return Ok(());
     }
-    let args = Args::from_owned(argv);
-    let Some((id, spec)) = crate::command::resolve(&args) else {
-        return Err(format!("Unknown command '{}' reading the append only file {} at offset {offset}", String::from_utf8_lossy(&argv[0]), path.display()));
+    let Some((id, spec)) = crate::command::resolve(args) else {
+        return Err(format!("Unknown command '{}' reading the append only file {} at offset {offset}", String::from_utf8_lossy(args.get(0)), path.display()));
     };
     let Handler::Data(f) = spec.handler else {
-        return Err(format!("Command '{}' cannot appear in the append only file {} (offset {offset})", String::from_utf8_lossy(&argv[0]), path.display()));
+        return Err(format!("Command '{}' cannot appear in the append only file {} (offset {offset})", String::from_utf8_lossy(args.get(0)), path.display()));
     };
-    if !spec.arity_ok(argv.len()) {
+    if !spec.arity_ok(args.len()) {
         return Err(format!("Wrong number of arguments for '{}' in the append only file {} at offset {offset}", spec.name, path.display()));
     }
     reply.buf.clear();
     let mut x = Exec::new(ShardSet::One(core), *db, reply, server, spec, id);
     out.commands += 1;
-    if let Err(e) = f(&mut x, &args) {
+    if let Err(e) = f(&mut x, args) {
         out.failed += 1;
         if out.failed <= 10 {
             tracing::warn!("{}: command at offset {offset} failed on replay: {}", path.display(), e.text());
@@ -757,6 +976,7 @@ pub fn corrupt_message(path: &Path, offset: u64, what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::BufRead;
 
     fn scan_bytes(bytes: &[u8]) -> Scan {
         let dir = std::env::temp_dir().join(format!("shardis-scan-{}-{}", std::process::id(), bytes.len()));
@@ -820,5 +1040,173 @@ mod tests {
         b.extend_from_slice(b"hello world\r\n");
         b.extend_from_slice(SET);
         assert_eq!(scan_bytes(&b).corrupt.map(|c| c.0), Some(SET.len() as u64));
+    }
+
+    /// The reader before records were parsed in place (a line and an argument at a time, into
+    /// fresh vectors): the reference for what a record, a cut record and damage are.
+    struct LineReader<R> {
+        r: R,
+        offset: u64,
+    }
+
+    enum Old {
+        Record(Vec<Vec<u8>>),
+        Stop(Read1),
+    }
+
+    impl<R: std::io::BufRead> LineReader<R> {
+        fn line(&mut self, tag: u8, first: bool) -> Result<Option<usize>, Read1> {
+            let mut line = Vec::new();
+            let n = self.r.by_ref().take(64).read_until(b'\n', &mut line).map_err(|e| Read1::Bad(format!("read error: {e}")))?;
+            if n == 0 {
+                return if first { Ok(None) } else { Err(Read1::Cut) };
+            }
+            if !line.ends_with(b"\r\n") {
+                return if n < 64 && self.r.fill_buf().map(|b| b.is_empty()).unwrap_or(true) {
+                    Err(Read1::Cut)
+                } else {
+                    Err(Read1::Bad("a line without CRLF".into()))
+                };
+            }
+            self.offset += n as u64;
+            if line[0] != tag {
+                return Err(Read1::Bad(format!("expected '{}', found {:?}", tag as char, String::from_utf8_lossy(&line[..1]))));
+            }
+            let num = std::str::from_utf8(&line[1..line.len() - 2]).ok().and_then(|s| s.parse::<usize>().ok());
+            match num {
+                Some(v) => Ok(Some(v)),
+                None => Err(Read1::Bad(format!("invalid count {:?}", String::from_utf8_lossy(&line[1..line.len() - 2])))),
+            }
+        }
+
+        fn next(&mut self) -> Old {
+            let argc = match self.line(b'*', true) {
+                Ok(None) => return Old::Stop(Read1::End),
+                Ok(Some(n)) if (1..=MAX_ARGS).contains(&n) => n,
+                Ok(Some(n)) => return Old::Stop(Read1::Bad(format!("invalid argument count {n}"))),
+                Err(e) => return Old::Stop(e),
+            };
+            let mut argv = Vec::new();
+            for _ in 0..argc {
+                let len = match self.line(b'$', false) {
+                    Ok(Some(n)) if n <= MAX_ARG => n,
+                    Ok(_) => return Old::Stop(Read1::Bad("invalid bulk length".into())),
+                    Err(e) => return Old::Stop(e),
+                };
+                let mut buf = Vec::new();
+                match self.r.by_ref().take(len as u64 + 2).read_to_end(&mut buf) {
+                    Ok(n) if n == len + 2 => {}
+                    Ok(_) => return Old::Stop(Read1::Cut),
+                    Err(e) => return Old::Stop(Read1::Bad(format!("read error: {e}"))),
+                }
+                if &buf[len..] != b"\r\n" {
+                    return Old::Stop(Read1::Bad("a bulk string not followed by CRLF".into()));
+                }
+                buf.truncate(len);
+                self.offset += len as u64 + 2;
+                argv.push(buf);
+            }
+            Old::Record(argv)
+        }
+    }
+
+    /// Every record (arguments and end offset) and how reading stopped, as text.
+    fn outcome_new(bytes: &[u8], chunk: usize) -> Vec<String> {
+        let mut rr = RecordReader::with_chunk(bytes, chunk);
+        let mut out = Vec::new();
+        loop {
+            match rr.next() {
+                Read1::Record => {
+                    let args: Vec<Vec<u8>> = rr.args().iter().map(<[u8]>::to_vec).collect();
+                    out.push(format!("{args:?} to {}", rr.offset));
+                }
+                r => {
+                    out.push(stop_text(r));
+                    return out;
+                }
+            }
+        }
+    }
+
+    fn outcome_old(bytes: &[u8]) -> Vec<String> {
+        let mut rr = LineReader { r: BufReader::with_capacity(16, bytes), offset: 0 };
+        let mut out = Vec::new();
+        loop {
+            match rr.next() {
+                Old::Record(args) => out.push(format!("{args:?} to {}", rr.offset)),
+                Old::Stop(r) => {
+                    out.push(stop_text(r));
+                    return out;
+                }
+            }
+        }
+    }
+
+    fn stop_text(r: Read1) -> String {
+        match r {
+            Read1::Record => unreachable!(),
+            Read1::End => "end".into(),
+            Read1::Cut => "cut".into(),
+            Read1::Bad(what) => format!("bad: {what}"),
+        }
+    }
+
+    #[test]
+    fn records_read_in_place_are_what_the_line_reader_read_at_any_chunk_size() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut kinds = std::collections::HashSet::new();
+        for round in 0..3000 {
+            let mut b = Vec::new();
+            for _ in 0..1 + next() % 6 {
+                let argc = 1 + next() % 4;
+                // Counts as Redis writes them, and now and then as a person might ($03, *+2).
+                let odd = next() % 8 == 0;
+                b.extend_from_slice(if odd { format!("*+{argc}\r\n") } else { format!("*{argc}\r\n") }.as_bytes());
+                for _ in 0..argc {
+                    let len = [0, 1, 3, 17, 70, 300][(next() % 6) as usize];
+                    b.extend_from_slice(if odd { format!("$0{len}\r\n") } else { format!("${len}\r\n") }.as_bytes());
+                    b.extend((0..len).map(|_| b"ab\r\n*$0"[(next() % 7) as usize]));
+                    b.extend_from_slice(b"\r\n");
+                }
+            }
+            // Damage: cut the end, change a byte, or insert some.
+            match round % 4 {
+                0 => {}
+                1 => b.truncate((next() % b.len() as u64) as usize),
+                2 => {
+                    let at = (next() % b.len() as u64) as usize;
+                    b[at] = b"\r\n*$0x9 "[(next() % 8) as usize];
+                }
+                _ => {
+                    let at = (next() % b.len() as u64) as usize;
+                    let junk: Vec<u8> = (0..next() % 80).map(|_| b"\r\n*$0x9 "[(next() % 8) as usize]).collect();
+                    b.splice(at..at, junk);
+                }
+            }
+            let want = outcome_old(&b);
+            kinds.insert(want.last().unwrap().split(':').next().unwrap().to_string());
+            for chunk in [1, 5, 64, 1 << 20] {
+                assert_eq!(outcome_new(&b, chunk), want, "round {round}, chunk {chunk}, bytes {:?}", String::from_utf8_lossy(&b));
+            }
+        }
+        assert_eq!(kinds.len(), 3, "the rounds end in every way: {kinds:?}");
+    }
+
+    #[test]
+    fn a_record_with_counts_written_oddly_is_not_passed_on_as_raw_bytes() {
+        let b = b"*3\r\n$03\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
+        let mut rr = RecordReader::new(&b[..]);
+        assert!(matches!(rr.next(), Read1::Record));
+        assert_eq!(rr.args().iter().collect::<Vec<_>>(), [&b"SET"[..], b"k", b"v"]);
+        assert_eq!(rr.args().raw(), None, "$03 is not what encoding SET gives");
+        let mut rr = RecordReader::new(SET);
+        assert!(matches!(rr.next(), Read1::Record));
+        assert_eq!(rr.args().raw(), Some(SET));
     }
 }

@@ -130,6 +130,13 @@ impl<'a> Args<'a> {
         Args { buf: &[], ranges: &[], owned, inline: true }
     }
 
+    /// Args of a multibulk record parsed elsewhere (the AOF loader): `record` is its bytes as
+    /// written, `ranges` each argument's (start, length) in them. [`Args::raw`] trusts the
+    /// record's counts to be written as Redis writes them.
+    pub fn from_record(record: &'a [u8], ranges: &'a [(u32, u32)]) -> Args<'a> {
+        Args { buf: record, ranges, owned: &[], inline: false }
+    }
+
     /// The command's bytes as received, when they are exactly what encoding its arguments as a
     /// RESP multibulk gives (`*<n>`, then `$<len>` and the data for each argument, every line
     /// ending in CRLF, lengths without leading zeros): a log of commands copies them in one
