@@ -400,3 +400,32 @@ fn crc64_is_redis_crc64_whole_or_in_pieces() {
         assert_eq!(d.finalize(), crc64(&data), "cut at {cut}");
     }
 }
+
+#[test]
+fn the_checksum_fed_in_blocks_is_the_checksum_of_the_whole_input() {
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let whole = {
+        let mut d = crc_fast::Digest::new(CRC64);
+        d.update(&data);
+        d.finalize()
+    };
+    // Pieces of every size around the block: single bytes, fields, and reads bigger than it.
+    let mut rng = 5u64;
+    for round in 0..20 {
+        let mut c = Crc::new();
+        let mut at = 0;
+        while at < data.len() {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let n = match (rng >> 60) % 4 {
+                0 => 1,
+                1 => (rng >> 20) as usize % 64,
+                2 => CRC_BLOCK - 1 + (rng >> 20) as usize % 3,
+                _ => (rng >> 20) as usize % (3 * CRC_BLOCK),
+            };
+            let end = (at + n).min(data.len());
+            c.update(&data[at..end]);
+            at = end;
+        }
+        assert_eq!(c.finalize(), whole, "round {round}");
+    }
+}
