@@ -634,6 +634,14 @@ fn load_file(server: &Server, file: File, each: EachCore<'_>) -> Result<rdb::Loa
     }
     each(&mut |c| {
         crate::evict::refresh(server, c);
+        // Each table sized once for the keys it is about to get (only an empty one is).
+        let mut per_db = vec![0usize; server.databases];
+        for (db, ..) in &per_shard[c.engine.id] {
+            per_db[*db] += 1;
+        }
+        for (db, &keys) in per_db.iter().enumerate() {
+            c.engine.reserve_keys(db, keys);
+        }
         for (db, key, value, meta) in std::mem::take(&mut per_shard[c.engine.id]) {
             let lru = c.engine.loaded_lru(meta.freq, meta.idle_secs);
             c.engine.put_entry(db, &key, shards::Entry::new(value, meta.expire_at, lru));

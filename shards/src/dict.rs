@@ -531,6 +531,17 @@ impl<N: ChainNode> Chains<N> {
         }
     }
 
+    /// Sizes an empty table for `n` nodes at once (dictExpand on RDB's RESIZEDB), so that
+    /// inserting them does not grow it step by step, moving every node along the way. No
+    /// effect once it holds a node.
+    pub fn reserve_empty(&mut self, n: usize) {
+        if self.is_empty() && self.rehash_idx.is_none() && n > self.ht[0].buckets.len() {
+            if let Some(size) = n.checked_next_power_of_two() {
+                self.ht[0] = Table::with_size(size.max(INITIAL_SIZE));
+            }
+        }
+    }
+
     /// Before an insert: a rehash step, and growth if due (see the module docs; `room` as in
     /// [`Chains::slot_hashed_within`]).
     fn prepare_insert(&mut self, room: usize) {

@@ -218,6 +218,13 @@ impl Shard {
         self.dbs.len()
     }
 
+    /// Sizes database `db`'s key table for `n` keys, if it holds none yet (loading an RDB).
+    pub fn reserve_keys(&mut self, db: usize, n: usize) {
+        if let Some(d) = self.dbs.get_mut(db) {
+            d.main.reserve_empty(n);
+        }
+    }
+
     pub fn key_count(&self) -> usize {
         self.dbs.iter().map(Db::len).sum()
     }

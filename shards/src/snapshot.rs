@@ -30,6 +30,11 @@ use crate::keyspace::{Db, Shard};
 /// Where a snapshot's keys go. `key` is called once for every key of the start state, with the
 /// database index the key had at the start.
 pub trait SnapshotSink {
+    /// Called once, first: each non-empty database's index, key count and count of keys with
+    /// a TTL at the snapshot's start (an RDB sink writes them as RESIZEDB, which lets a loader
+    /// size its tables once).
+    fn begin(&mut self, _dbs: &[(usize, usize, usize)]) {}
+
     fn key(&mut self, db: usize, key: &[u8], entry: &KeyNode);
 
     /// Takes the bytes encoded so far (an owner drains them to a file between steps).
@@ -88,10 +93,13 @@ impl Snapshot {
 impl Shard {
     /// Starts a snapshot of this shard's current state into `sink`. False (and the sink is
     /// dropped) if one is already active.
-    pub fn snapshot_begin(&mut self, sink: Box<dyn SnapshotSink + Send>) -> bool {
+    pub fn snapshot_begin(&mut self, mut sink: Box<dyn SnapshotSink + Send>) -> bool {
         if self.snapshot.active.is_some() {
             return false;
         }
+        let sizes: Vec<(usize, usize, usize)> =
+            self.dbs.iter().enumerate().filter(|(_, d)| !d.is_empty()).map(|(i, d)| (i, d.len(), d.volatile.len())).collect();
+        sink.begin(&sizes);
         if self.snapshot.mixed {
             let colour = self.snapshot.colour;
             for d in &mut self.dbs {

@@ -671,8 +671,12 @@ fn load_rdb_base(server: &Server, core: &mut ShardCore, path: &Path, delay_us: u
     let opts = shards::rdb::LoadOptions { databases: server.databases, limits: server.limits(), skip_expired_before: None };
     let reader = Counting { inner: BufReader::with_capacity(1 << 16, f), pending: 0, to: &server.aof.load.loaded_bytes };
     crate::evict::refresh(server, core);
-    let engine = &mut core.engine;
-    let stats = shards::rdb::load_meta(reader, &opts, |db, key, value, meta| {
+    // A key takes at least 3 bytes of the file: a RESIZEDB claiming more is not believed.
+    let most_keys = std::fs::metadata(path).map(|m| m.len() / 3).unwrap_or(0);
+    let engine = std::cell::RefCell::new(&mut core.engine);
+    let resize = |db: usize, keys: u64| engine.borrow_mut().reserve_keys(db, keys.min(most_keys) as usize);
+    let stats = shards::rdb::load_sized(reader, &opts, resize, |db, key, value, meta| {
+        let mut engine = engine.borrow_mut();
         let lru = engine.loaded_lru(meta.freq, meta.idle_secs);
         engine.put_entry(db, &key, shards::keyspace::Entry::new(value, meta.expire_at, lru));
         if delay_us > 0 {

@@ -564,6 +564,18 @@ impl RdbSink {
 }
 
 impl crate::snapshot::SnapshotSink for RdbSink {
+    /// SELECTDB and RESIZEDB for each database, as rdbSaveDb writes them before its keys.
+    fn begin(&mut self, dbs: &[(usize, usize, usize)]) {
+        for &(db, keys, expires) in dbs {
+            self.buf.push(OP_SELECTDB);
+            put_len(&mut self.buf, db as u64);
+            self.buf.push(OP_RESIZEDB);
+            put_len(&mut self.buf, keys as u64);
+            put_len(&mut self.buf, expires as u64);
+            self.db = Some(db);
+        }
+    }
+
     fn key(&mut self, db: usize, key: &[u8], entry: &KeyNode) {
         if self.db != Some(db) {
             self.buf.push(OP_SELECTDB);
@@ -962,7 +974,19 @@ pub fn load<R: Read>(r: R, opts: &LoadOptions, mut on_key: impl FnMut(usize, Vec
 }
 
 /// [`load`], with each key's expiry, idle time and LFU counter.
-pub fn load_meta<R: Read>(r: R, opts: &LoadOptions, mut on_key: impl FnMut(usize, Vec<u8>, Value, KeyMeta)) -> Result<LoadStats, RdbError> {
+pub fn load_meta<R: Read>(r: R, opts: &LoadOptions, on_key: impl FnMut(usize, Vec<u8>, Value, KeyMeta)) -> Result<LoadStats, RdbError> {
+    load_sized(r, opts, |_, _| {}, on_key)
+}
+
+/// [`load_meta`], also telling `on_resize(db, keys)` what each RESIZEDB says the database
+/// holds, before its keys come: a loader can size its table once instead of growing it (and
+/// moving every key) along the way. The count is the file's word: cap it before allocating.
+pub fn load_sized<R: Read>(
+    r: R,
+    opts: &LoadOptions,
+    mut on_resize: impl FnMut(usize, u64),
+    mut on_key: impl FnMut(usize, Vec<u8>, Value, KeyMeta),
+) -> Result<LoadStats, RdbError> {
     let mut inp = Input::new(r, true);
     let magic: [u8; 9] = inp.array()?;
     if &magic[..5] != b"REDIS" {
@@ -1005,8 +1029,9 @@ pub fn load_meta<R: Read>(r: R, opts: &LoadOptions, mut on_key: impl FnMut(usize
                 continue;
             }
             OP_RESIZEDB => {
+                let keys = inp.len()?;
                 inp.len()?;
-                inp.len()?;
+                on_resize(db, keys);
                 continue;
             }
             OP_AUX => {

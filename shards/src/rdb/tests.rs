@@ -429,3 +429,46 @@ fn the_checksum_fed_in_blocks_is_the_checksum_of_the_whole_input() {
         assert_eq!(c.finalize(), whole, "round {round}");
     }
 }
+
+#[test]
+fn a_snapshot_tells_each_database_size_as_resizedb_and_a_reserved_table_never_grows() {
+    let mut sh = crate::Shard::new(0, 16);
+    for i in 0..300 {
+        let (db, ttl) = if i < 200 { (0, None) } else { (3, if i % 2 == 0 { Some(4_000_000_000_000) } else { None }) };
+        sh.store(db, format!("k{i}").as_bytes(), Value::Str(StrValue::from_bytes(b"v")), ttl, false);
+    }
+    let mut out = RdbWriter::new(Vec::new(), SaveOptions::default(), &AuxFields::default()).unwrap();
+    assert!(sh.snapshot_begin(Box::new(RdbSink::new(SaveOptions::default()))));
+    while !sh.snapshot_step(64) {}
+    out.write_raw(&sh.snapshot_sink().unwrap().drain()).unwrap();
+    sh.snapshot_end();
+    let bytes = out.finish().unwrap();
+    let mut sizes = Vec::new();
+    let mut back = crate::Shard::new(0, 16);
+    let opts = LoadOptions { databases: 16, limits: crate::types::Limits::default(), skip_expired_before: None };
+    let stats = load_sized(
+        &bytes[..],
+        &opts,
+        |db, n| {
+            sizes.push((db, n));
+            back.reserve_keys(db, n as usize);
+        },
+        |_, _, _, _| {},
+    )
+    .unwrap();
+    assert_eq!(sizes, [(0, 200), (3, 100)], "the start-state sizes, before any key");
+    assert_eq!(stats.keys, 300);
+    // Redis's loader reads the file too (RESIZEDB then keys, a SELECTDB before them).
+    let (got, _) = load_all(&bytes).unwrap();
+    assert_eq!(got.len(), 300);
+
+    // A reserved table holds its keys at the size asked for, with no growth on the way; a
+    // table holding keys is left as it is.
+    assert_eq!(back.dbs[0].main.buckets(), 256);
+    for i in 0..200 {
+        back.store(0, format!("k{i}").as_bytes(), Value::Str(StrValue::from_bytes(b"v")), None, false);
+        assert!(!back.dbs[0].main.is_rehashing() && back.dbs[0].main.buckets() == 256, "grew at {i}");
+    }
+    back.reserve_keys(0, 100_000);
+    assert_eq!(back.dbs[0].main.buckets(), 256);
+}
