@@ -199,7 +199,7 @@ pub fn run(cfg: Config) -> Result<(), ServerError> {
     // The AOF's manifest now, so a wrong setup fails before anything serves. The dataset
     // itself loads while the shards serve: clients get -LOADING until it is in.
     let manifest = crate::aof::load::prepare(&server, nshards).map_err(ServerError)?;
-    server.loading.store(true, Relaxed);
+    crate::aof::load::begin_loading(&server);
     crate::aof::spawn_fsync_thread(server.clone()).map_err(|e| ServerError(format!("aof fsync thread: {e}")))?;
     let coord = crate::coordinator::spawn(server.clone()).map_err(|e| ServerError(format!("coordinator thread: {e}")))?;
     let _ = server.coordinator.set(coord);

@@ -374,7 +374,7 @@ pub fn render(x: &mut Exec<'_>, requested: &[Vec<u8>]) -> String {
                 section(&mut out, "Persistence");
                 let aof_on = server.config().appendonly;
                 let rw = &server.aof.rewrite;
-                let loading = server.loading.load(Relaxed);
+                let loading = server.loading.load(std::sync::atomic::Ordering::Acquire);
                 let _ = write!(
                     out,
                     "loading:{}\r\nasync_loading:0\r\n{}aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",

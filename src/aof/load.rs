@@ -606,6 +606,16 @@ pub fn prepare(server: &Server, nshards: usize) -> Result<Option<Manifest>, Stri
     Ok(Some(manifest))
 }
 
+/// Marks the start of loading (INFO loading_start_time, and the ETA's clock) and enters the
+/// loading state, in that order: an INFO that shows `loading:1` always shows the start time.
+pub fn begin_loading(server: &Server) {
+    let now = shards::keyspace::wall_clock_ms();
+    server.aof.load.start_unix.store(now / 1000, Relaxed);
+    server.aof.load.start_ms.store(now, Relaxed);
+    // Release: INFO reads `loading` with Acquire, then the start time.
+    server.loading.store(true, std::sync::atomic::Ordering::Release);
+}
+
 /// Startup without the AOF: the hook that loads the snapshot (`dir/dbfilename`) into `cores`
 /// (each key to its shard: [`crate::snapshot::load_dump`]); the server is in the loading state
 /// while it runs, and the progress it reports in `server.aof.load` shows in INFO.
@@ -618,10 +628,6 @@ pub fn load_snapshot(server: &Server, cores: &mut [ShardCore]) -> Result<(), Str
 /// message.
 pub fn load_dataset(server: &Server, nshards: usize, manifest: Option<Manifest>) -> Result<Vec<ShardCore>, String> {
     let mut cores: Vec<ShardCore> = (0..nshards).map(|i| ShardCore::new(i, server.databases)).collect();
-    let progress = &server.aof.load;
-    let now = shards::keyspace::wall_clock_ms();
-    progress.start_unix.store(now / 1000, Relaxed);
-    progress.start_ms.store(now, Relaxed);
     match manifest {
         None => load_snapshot(server, &mut cores)?,
         Some(m) => load_aof(server, &mut cores, m)?,
