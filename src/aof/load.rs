@@ -674,11 +674,11 @@ impl<R: Read> Read for Counting<'_, R> {
 /// Loads an RDB base into the shard.
 fn load_rdb_base(server: &Server, core: &mut ShardCore, path: &Path, delay_us: u64) -> Result<u64, String> {
     let f = File::open(path).map_err(|e| format!("Can't open the AOF base {}: {e}", path.display()))?;
+    // A key takes at least 3 bytes of the file: a RESIZEDB claiming more is not believed.
+    let most_keys = f.metadata().map(|m| m.len() / 3).unwrap_or(0);
     let opts = shards::rdb::LoadOptions { databases: server.databases, limits: server.limits(), skip_expired_before: None };
     let reader = Counting { inner: BufReader::with_capacity(1 << 16, f), pending: 0, to: &server.aof.load.loaded_bytes };
     crate::evict::refresh(server, core);
-    // A key takes at least 3 bytes of the file: a RESIZEDB claiming more is not believed.
-    let most_keys = std::fs::metadata(path).map(|m| m.len() / 3).unwrap_or(0);
     let engine = std::cell::RefCell::new(&mut core.engine);
     let resize = |db: usize, keys: u64| engine.borrow_mut().reserve_keys(db, keys.min(most_keys) as usize);
     let stats = shards::rdb::load_sized(reader, &opts, resize, |db, key, value, meta| {
